@@ -1,0 +1,1 @@
+"""Act: carry out decisions through one adapter per target."""

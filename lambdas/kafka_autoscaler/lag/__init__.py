@@ -1,0 +1,1 @@
+"""Pure lag arithmetic: offset-sample history, rates, time lag and partition health."""

@@ -1,0 +1,1 @@
+"""The embedded default: the autoscaler against a real Apache Kafka cluster on loopback."""

@@ -1,0 +1,286 @@
+"""How many tasks a consumer group's ECS service should run.
+
+Two modes:
+- `lag_threshold`: ceil(total lag / threshold), as KEDA's Kafka scaler, without its edge bugs.
+- `time_lag` (default): enough tasks to consume the produce rate and drain the backlog
+  within the time-lag target, using each task's measured throughput.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from kafka_autoscaler.config import ConsumerBinding, ConsumerMode
+from kafka_autoscaler.model import (
+    Action,
+    Decision,
+    GroupLag,
+    PartitionLag,
+    Reason,
+    ScalerState,
+    ServiceState,
+    Target,
+)
+from kafka_autoscaler.policy.stabilization import (
+    clamp,
+    even_spread,
+    limit_scale_out,
+    stabilized_scale_in,
+    within_tolerance,
+)
+
+
+@dataclass(frozen=True)
+class ConsumerResult:
+    decision: Decision
+    recommendation: int | None  # recorded for the stabilization window; None: nothing known
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What the lag asks for, before any safety rule."""
+
+    raw_tasks: float
+    why: str
+    hot_partitions: tuple[str, ...] = ()
+    complete: bool = True  # False: a rate was unknown, so the demand may be too low
+
+
+def _label(p: PartitionLag) -> str:
+    return f"{p.topic}[{p.partition}]"
+
+
+def stuck_partitions(group: GroupLag, binding: ConsumerBinding) -> tuple[PartitionLag, ...]:
+    """Partitions whose committed offset stays put while their lag grows.
+
+    Why: a poison message or a hung consumer is not fixed by more tasks; feeding it
+    tasks only burns money. Only judged while the rest of the group makes progress,
+    so a group that is simply scaled to zero is not called stuck.
+    """
+    if not group.consume_rate:
+        return ()
+    return tuple(p for p in group.partitions if p.lag > 0 and p.stalled_for_s >= binding.stuck_partition_after_s)
+
+
+def task_throughput(binding: ConsumerBinding, state: ScalerState) -> tuple[float, str]:
+    measured = state.task_throughput.get(binding.group_id)
+    if measured and measured > 0:
+        return measured, "measured"
+    return binding.task_throughput_msgs_per_s, "configured"
+
+
+def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, stuck: set[str]) -> Demand:
+    """Tasks for produce rate + backlog drained within the target, capped per partition.
+
+    A partition is read by one task at most, so its demand is capped at one task's
+    throughput: a hot partition that alone outruns a task cannot be helped by more tasks.
+    """
+    target = binding.target_time_lag_s
+    if group.partitions:
+        demand = 0.0
+        hot: list[str] = []
+        for p in group.partitions:
+            if _label(p) in stuck:
+                continue
+            need = (p.produce_rate or 0.0) + p.lag / target
+            if need > per_task:
+                hot.append(_label(p))
+                need = per_task
+            demand += need
+        rate = sum((p.produce_rate or 0.0) for p in group.partitions if _label(p) not in stuck)
+        backlog = sum(p.lag for p in group.partitions if _label(p) not in stuck)
+        why = (
+            f"produce rate {rate:.1f} msg/s plus a backlog of {backlog} msgs drained within "
+            f"{target:.0f}s, at {per_task:.1f} msg/s per task"
+        )
+        complete = all(p.produce_rate is not None for p in group.partitions if _label(p) not in stuck)
+        return Demand(demand / per_task, why, tuple(hot), complete)
+    # Aggregates only (MSK's CloudWatch lag metrics): size from the produce rate when it is
+    # known, otherwise from how far the time lag is above the target.
+    rate = group.produce_rate or 0.0
+    demand = (rate + group.total_lag / target) / per_task
+    why = f"produce rate {rate:.1f} msg/s and total lag {group.total_lag} msgs (aggregates)"
+    return Demand(demand, why, complete=group.produce_rate is not None)
+
+
+def lag_threshold_demand(group: GroupLag, binding: ConsumerBinding, stuck: set[str]) -> Demand:
+    lag = group.total_lag - sum(p.lag for p in group.partitions if _label(p) in stuck)
+    return Demand(lag / binding.lag_threshold, f"total lag {lag} msgs at {binding.lag_threshold} msgs per task")
+
+
+def _hold(binding: ConsumerBinding, current: int, reason: Reason, message: str, **details: object) -> Decision:
+    return Decision(Target.CONSUMERS, binding.key, Action.HOLD, current, current, reason, message, dict(details))
+
+
+def decide_consumers(
+    binding: ConsumerBinding,
+    group: GroupLag | None,
+    service: ServiceState | None,
+    state: ScalerState,
+    now: float,
+) -> ConsumerResult:
+    """One binding's decision for this tick."""
+    name = f"group {binding.group_id}"
+    if service is None:
+        decision = _hold(binding, 0, Reason.MISSING_DATA, f"{name}: the ECS service could not be read; no change.")
+        return ConsumerResult(decision, None)
+    current = service.desired
+    if group is None:
+        # Why: missing data must never scale in, and guessing a scale-out is no better.
+        decision = _hold(
+            binding, current, Reason.MISSING_DATA, f"{name}: lag could not be read; keeping {current} tasks."
+        )
+        return ConsumerResult(decision, None)
+
+    stuck = stuck_partitions(group, binding)
+    stuck_labels = {_label(p) for p in stuck}
+    if group.partitions and stuck and len(stuck) == len([p for p in group.partitions if p.lag > 0]):
+        listing = ", ".join(sorted(stuck_labels))
+        decision = _hold(
+            binding,
+            current,
+            Reason.STUCK_PARTITION,
+            f"{name}: every lagging partition is stuck ({listing}): the committed offset has not moved "
+            f"for {binding.stuck_partition_after_s}s while lag grows. More tasks cannot help; check the "
+            "consumer for a poison message or a hung task.",
+            stuck_partitions=sorted(stuck_labels),
+        )
+        return ConsumerResult(decision, current)
+
+    per_task, throughput_source = task_throughput(binding, state)
+    if binding.mode is ConsumerMode.LAG_THRESHOLD:
+        demand = lag_threshold_demand(group, binding, stuck_labels)
+    else:
+        demand = time_lag_demand(group, binding, per_task, stuck_labels)
+
+    details: dict[str, object] = {
+        "mode": binding.mode.value,
+        "raw_tasks": round(demand.raw_tasks, 3),
+        "total_lag": group.total_lag,
+        "max_time_lag_s": group.max_time_lag_s,
+        "produce_rate": group.produce_rate,
+        "consume_rate": group.consume_rate,
+        "task_throughput": round(per_task, 3),
+        "task_throughput_source": throughput_source,
+        "partitions": group.partition_count,
+        "source": group.source,
+    }
+    if stuck_labels:
+        details["stuck_partitions"] = sorted(stuck_labels)
+    if demand.hot_partitions:
+        details["hot_partitions"] = list(demand.hot_partitions)
+
+    desired = math.ceil(demand.raw_tasks - 1e-9) if demand.raw_tasks > 0 else 0
+    notes: list[str] = []
+    reason = Reason.LAG_ABOVE_TARGET if desired > current else Reason.LAG_BELOW_TARGET
+
+    # Why: a partition is consumed by one member at most; tasks beyond the partition
+    # count idle. (KEDA issue 4483: integer division let it ask for one more.)
+    if not binding.allow_more_tasks_than_partitions and group.partition_count and desired > group.partition_count:
+        desired = group.partition_count
+        reason = Reason.CAPPED_AT_PARTITIONS
+        notes.append(f"capped at the {group.partition_count} partitions")
+    if binding.even_partition_spread and group.partition_count:
+        spread = even_spread(desired, group.partition_count)
+        if spread != desired:
+            notes.append(f"{spread} tasks spread {group.partition_count} partitions as evenly as {desired}")
+            desired = spread
+    desired, bound = clamp(desired, binding.min_tasks, binding.max_tasks)
+    if bound is not None:
+        reason = bound
+        notes.append(f"bounded by {'max' if bound is Reason.AT_MAX else 'min'}_tasks")
+    recommendation = desired
+
+    if demand.hot_partitions:
+        notes.append(
+            f"hot partition(s) {', '.join(demand.hot_partitions)} alone need more than one task's "
+            f"{per_task:.1f} msg/s; more tasks cannot help them (add partitions or speed up the consumer)"
+        )
+    if stuck_labels:
+        notes.append(f"stuck partition(s) {', '.join(sorted(stuck_labels))} left out of the sizing")
+    suffix = f" ({'; '.join(notes)})" if notes else ""
+
+    if desired == current:
+        if demand.hot_partitions and reason is not Reason.AT_MAX:
+            reason = Reason.HOT_PARTITION
+        elif reason not in {Reason.AT_MAX, Reason.AT_MIN, Reason.CAPPED_AT_PARTITIONS}:
+            reason = Reason.WITHIN_TOLERANCE
+        decision = _hold(
+            binding, current, reason, f"{name}: {demand.why}; {current} tasks are right{suffix}.", **details
+        )
+        return ConsumerResult(decision, recommendation)
+
+    if within_tolerance(demand.raw_tasks, current, binding.tolerance) and bound is None:
+        decision = _hold(
+            binding,
+            current,
+            Reason.WITHIN_TOLERANCE,
+            f"{name}: {demand.raw_tasks:.2f} tasks asked for is within {binding.tolerance:.0%} of {current}; "
+            f"no change{suffix}.",
+            **details,
+        )
+        return ConsumerResult(decision, recommendation)
+
+    if desired > current:
+        last = state.last_action_t.get(binding.key)
+        if last is not None and now - last < binding.cooldown_s:
+            decision = _hold(
+                binding,
+                current,
+                Reason.COOLDOWN,
+                f"{name}: would scale out to {desired}, but the last change was {now - last:.0f}s ago "
+                f"(cooldown {binding.cooldown_s}s){suffix}.",
+                **details,
+            )
+            return ConsumerResult(decision, recommendation)
+        desired, step = limit_scale_out(current, desired, binding.max_scale_out_step)
+        if step is not None:
+            reason = step
+            suffix = suffix + f" (step limited to +{binding.max_scale_out_step})"
+        message = f"{name}: scale out {current} -> {desired} tasks: {demand.why}{suffix}."
+        decision = Decision(Target.CONSUMERS, binding.key, Action.SCALE_OUT, current, desired, reason, message, details)
+        return ConsumerResult(decision, recommendation)
+
+    # desired < current: scale in only on complete data, a settled group and an agreeing window.
+    if not demand.complete:
+        decision = _hold(
+            binding,
+            current,
+            Reason.MISSING_DATA,
+            f"{name}: a produce rate is not known yet, so {desired} tasks may be too few; keeping {current}.",
+            **details,
+        )
+        return ConsumerResult(decision, current)
+    if group.rebalancing:
+        decision = _hold(
+            binding,
+            current,
+            Reason.GROUP_REBALANCING,
+            f"{name}: the group is rebalancing; a scale-in waits until it is stable.",
+            **details,
+        )
+        return ConsumerResult(decision, recommendation)
+    if service.deployment_in_progress:
+        decision = _hold(
+            binding,
+            current,
+            Reason.DEPLOYMENT_IN_PROGRESS,
+            f"{name}: an ECS deployment is in progress; a scale-in waits for it.",
+            **details,
+        )
+        return ConsumerResult(decision, recommendation)
+    history = state.recommendations.get(binding.key, ())
+    floor, why = stabilized_scale_in(history, recommendation, now, binding.scale_in_stabilization_s)
+    if floor is None or floor >= current:
+        decision = _hold(
+            binding,
+            current,
+            Reason.SCALE_IN_STABILIZING,
+            f"{name}: {desired} tasks would do, but {why}; keeping {current}{suffix}.",
+            **details,
+        )
+        return ConsumerResult(decision, recommendation)
+    message = f"{name}: scale in {current} -> {floor} tasks: {demand.why}; {why}{suffix}."
+    decision = Decision(Target.CONSUMERS, binding.key, Action.SCALE_IN, current, floor, reason, message, details)
+    return ConsumerResult(decision, recommendation)

@@ -1,0 +1,1 @@
+"""Record: what later ticks need, and the stores that keep it."""
