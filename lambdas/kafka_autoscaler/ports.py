@@ -47,11 +47,13 @@ class LagObservation:
     problems: tuple[str, ...] = ()
 
 
-class ClusterControl(Protocol):
+class ClusterReader(Protocol):
     def describe(self) -> ClusterState:
         """Cluster state, version, broker count, AZs, instance type, volume, operation in flight."""
         ...
 
+
+class ClusterControl(Protocol):
     def update_broker_count(self, current_version: str, target_count: int) -> str:
         """Start a broker-count change; returns the operation id."""
         ...
@@ -73,11 +75,13 @@ class LagSource(Protocol):
         ...
 
 
-class ConsumerServices(Protocol):
+class ServiceReader(Protocol):
     def describe(self, bindings: Sequence[ConsumerBinding]) -> dict[str, ServiceState]:
         """Service state by group id; a service that cannot be read is left out."""
         ...
 
+
+class ServiceControl(Protocol):
     def set_desired(self, binding: ConsumerBinding, count: int) -> str:
         """Ask for `count` tasks; returns a short detail for the outcome."""
         ...
@@ -115,10 +119,14 @@ class StateStore(Protocol):
 
 @dataclass(frozen=True)
 class Ports:
-    cluster: ClusterControl
+    """Observe through the readers, act through the controls."""
+
+    cluster: ClusterReader
     metrics: BrokerMetricsSource
     lag: LagSource
-    services: ConsumerServices
+    services: ServiceReader
+    cluster_control: ClusterControl
+    service_control: ServiceControl
     rebalancer: Rebalancer | None
     notifier: Notifier
     state: StateStore

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 def _apply(decision: Decision, config: AutoscalerConfig, ports: Ports, snapshot: Snapshot) -> str:
     if decision.target is Target.CONSUMERS:
         group_id = decision.key.removeprefix("consumer:")
-        return ports.services.set_desired(config.binding(group_id), decision.desired)
+        return ports.service_control.set_desired(config.binding(group_id), decision.desired)
     if decision.target is Target.REBALANCE or decision.action is Action.DRAIN:
         if ports.rebalancer is None:
             raise ActionError("no rebalancer is configured")
@@ -23,9 +23,9 @@ def _apply(decision: Decision, config: AutoscalerConfig, ports: Ports, snapshot:
         raise ActionError("the cluster was not read this tick")
     version = snapshot.cluster.current_version
     if decision.target is Target.BROKERS:
-        return ports.cluster.update_broker_count(version, decision.desired)
+        return ports.cluster_control.update_broker_count(version, decision.desired)
     if decision.target is Target.STORAGE:
-        return ports.cluster.update_broker_storage(version, decision.desired)
+        return ports.cluster_control.update_broker_storage(version, decision.desired)
     raise ActionError(f"no adapter for {decision.target.value}")
 
 
