@@ -440,6 +440,7 @@ class LocalKafkaCluster:
             f"-Xmx{heap}",
             "-Xms32m",
             "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
             "-XX:-UsePerfData",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={log_config}",
