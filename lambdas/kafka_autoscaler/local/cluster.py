@@ -39,6 +39,8 @@ HOST = "127.0.0.1"
 RACKS = ("az-1", "az-2", "az-3")
 CONTROLLER_ID = 1000
 STORAGE_TOOL = "kafka.tools.StorageTool"
+CLUSTER_TOOL = "org.apache.kafka.tools.ClusterTool"
+CONSUMER_GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 _STARTED_LINE = "Kafka Server started"
@@ -183,8 +185,12 @@ class _Node:
     process: subprocess.Popen[bytes] | None = None
 
     @property
+    def is_controller(self) -> bool:
+        return self.rack is None
+
+    @property
     def name(self) -> str:
-        return f"broker {self.node_id}" if self.rack else f"controller {self.node_id}"
+        return f"controller {self.node_id}" if self.is_controller else f"broker {self.node_id}"
 
     @property
     def config(self) -> Path:
@@ -210,7 +216,8 @@ class LocalKafkaCluster:
     """A KRaft cluster of one controller and N brokers on 127.0.0.1.
 
     Brokers get ids 1, 2, 3, ... and racks az-1, az-2, az-3 round robin; the
-    controller has id 1000. Use as ``with LocalKafkaCluster() as kafka: kafka.start(3)``.
+    controller has id 1000. ``server_config`` adds or overrides server properties
+    of every process. Use as ``with LocalKafkaCluster() as kafka: kafka.start(3)``.
     """
 
     def __init__(
@@ -220,7 +227,7 @@ class LocalKafkaCluster:
         base_dir: Path | None = None,
         keep_work_dir: bool = False,
         heap: str = "384m",
-        broker_config: Mapping[str, object] | None = None,
+        server_config: Mapping[str, object] | None = None,
         start_timeout_s: float = 60.0,
         stop_timeout_s: float = 20.0,
     ) -> None:
@@ -228,7 +235,7 @@ class LocalKafkaCluster:
         self._base_dir = base_dir
         self._keep_work_dir = keep_work_dir
         self._heap = heap
-        self._overrides = dict(broker_config or {})
+        self._overrides = dict(server_config or {})
         self._start_timeout_s = start_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._work_dir: Path | None = None
@@ -250,13 +257,13 @@ class LocalKafkaCluster:
         libs = _checked_libs(self._libs or default_libs_dir())
         self._classpath = str(libs / "*")
         self._java = _java()
-        _guard(self)
+        _REAPER.watch(self)
         self._work_dir = Path(tempfile.mkdtemp(prefix="local-kafka-", dir=self._base_dir))
         self._cluster_id = _new_cluster_id()
         self._replication = min(3, brokers)
-        (self._work_dir / "log4j2.properties").write_text(_SERVER_LOG_CONFIG)
-        (self._work_dir / "tools-log4j2.properties").write_text(_TOOL_LOG_CONFIG)
         try:
+            (self._work_dir / "log4j2.properties").write_text(_SERVER_LOG_CONFIG)
+            (self._work_dir / "tools-log4j2.properties").write_text(_TOOL_LOG_CONFIG)
             self._controller = self._new_node(CONTROLLER_ID, rack=None)
             nodes = [self._new_broker(node_id) for node_id in range(1, brokers + 1)]
             self._format([self._controller, *nodes])
@@ -283,13 +290,19 @@ class LocalKafkaCluster:
             raise
         return node.node_id
 
-    def stop_broker(self, node_id: int) -> None:
-        """Stop one running broker (SIGTERM, SIGKILL after the stop timeout) and wait until it is gone."""
+    def stop_broker(self, node_id: int, *, unregister: bool = False) -> None:
+        """Stop one running broker (SIGTERM, SIGKILL after the stop timeout) and wait until it is gone.
+
+        A stopped broker stays registered (fenced) with the controller, as after a
+        crash; ``unregister=True`` also removes it from the cluster, as a scale-in does.
+        """
         node = self._brokers.get(node_id)
         if node is None or node.process is None or not node.running:
             raise LocalKafkaError(f"no running broker {node_id}")
         _terminate([node.process], self._stop_timeout_s)
         self._wait_for_brokers()
+        if unregister:
+            self._unregister(node_id)
 
     def stop(self) -> None:
         """Stop every process this cluster started and remove the work dir unless kept."""
@@ -300,7 +313,7 @@ class LocalKafkaCluster:
         self._controller = None
         self._brokers = {}
         self._ports = set()
-        _LIVE.discard(self)
+        _REAPER.forget(self)
         if self._work_dir is not None and not self._keep_work_dir:
             shutil.rmtree(self._work_dir, ignore_errors=True)
 
@@ -323,6 +336,7 @@ class LocalKafkaCluster:
 
     @property
     def cluster_id(self) -> str:
+        """The KRaft cluster id the storage was formatted with."""
         return self._cluster_id
 
     @property
@@ -332,6 +346,7 @@ class LocalKafkaCluster:
 
     @property
     def controller_pid(self) -> int | None:
+        """Pid of the controller process while it runs."""
         node = self._controller
         return node.process.pid if node is not None and node.process is not None and node.running else None
 
@@ -382,7 +397,7 @@ class LocalKafkaCluster:
 
     def _new_node(self, node_id: int, rack: str | None) -> _Node:
         work_dir = self._require_work_dir()
-        home = work_dir / (f"broker-{node_id}" if rack else "controller")
+        home = work_dir / ("controller" if rack is None else f"broker-{node_id}")
         home.mkdir()
         node = _Node(node_id, _free_port(self._ports), rack, home)
         _write_properties(node.config, self._node_config(node))
@@ -400,18 +415,19 @@ class LocalKafkaCluster:
             "log.dirs": node.data_dir,
             "controller.listener.names": "CONTROLLER",
             "controller.quorum.bootstrap.servers": (
-                f"{HOST}:{node.port}" if node.rack is None else f"{HOST}:{self._require_controller().port}"
+                f"{HOST}:{node.port}" if node.is_controller else f"{HOST}:{self._require_controller().port}"
             ),
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "num.partitions": 3,
             "default.replication.factor": rf,
             "auto.create.topics.enable": "false",
         }
-        if node.rack is None:
+        if node.is_controller:
             return {
                 **shared,
                 "process.roles": "controller",
                 "listeners": f"CONTROLLER://{HOST}:{node.port}",
+                **self._overrides,
             }
         return {
             **shared,
@@ -452,21 +468,26 @@ class LocalKafkaCluster:
         """Format the storage of ``nodes`` in parallel (``kafka-storage format``)."""
         work_dir = self._require_work_dir()
         jvm = self._jvm(work_dir / "tools-log4j2.properties", heap="128m")
-        formats = {}
-        for node in nodes:
-            args = ["format", "--cluster-id", self._cluster_id, "--config", str(node.config)]
-            if node.rack is None:
-                args.append("--standalone")
-            formats[node.node_id] = subprocess.Popen(
-                [*jvm, STORAGE_TOOL, *args],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        for node in nodes:
-            output, _ = formats[node.node_id].communicate(timeout=self._start_timeout_s)
-            if formats[node.node_id].returncode != 0:
-                raise BrokerStartError(f"formatting {node.name} failed:\n{output.decode(errors='replace')}")
+        formats: list[subprocess.Popen[bytes]] = []
+        try:
+            for node in nodes:
+                args = ["format", "--cluster-id", self._cluster_id, "--config", str(node.config)]
+                if node.is_controller:
+                    args.append("--standalone")
+                formats.append(
+                    subprocess.Popen(
+                        [*jvm, STORAGE_TOOL, *args],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
+            for node, process in zip(nodes, formats, strict=True):
+                output, _ = process.communicate(timeout=self._start_timeout_s)
+                if process.returncode != 0:
+                    raise BrokerStartError(f"formatting {node.name} failed:\n{output.decode(errors='replace')}")
+        finally:
+            _terminate(formats, timeout_s=0)
 
     def _launch(self, node: _Node) -> None:
         work_dir = self._require_work_dir()
@@ -484,6 +505,13 @@ class LocalKafkaCluster:
                 cwd=node.home,
                 preexec_fn=_die_with_parent(),  # noqa: PLW1509 - only set from the main thread
             )
+
+    def _unregister(self, node_id: int) -> None:
+        result = self.run_tool(
+            CLUSTER_TOOL, "unregister", "--bootstrap-server", self.bootstrap_servers, "--id", str(node_id)
+        )
+        if result.returncode != 0:
+            raise LocalKafkaError(f"unregistering broker {node_id} failed:\n{result.stdout}{result.stderr}")
 
     def _check_alive(self, nodes: Iterable[_Node]) -> None:
         """Raise BrokerStartError when the controller or one of ``nodes`` has exited."""
@@ -506,6 +534,8 @@ class LocalKafkaCluster:
     def _wait_for_brokers(self) -> None:
         """Wait until kafka-python sees exactly the running brokers as live brokers."""
         expected = {node.node_id for node in self._running()}
+        if not expected:
+            return
         deadline = time.monotonic() + self._start_timeout_s
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5000)
         try:
@@ -528,7 +558,7 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _live_broker_ids(admin: Any) -> set[int]:
+def _live_broker_ids(admin: KafkaAdminClient) -> set[int]:
     """Ids of the unfenced brokers in a DescribeCluster response; empty on a client error."""
     try:
         brokers = admin.describe_cluster()["brokers"]
@@ -538,39 +568,46 @@ def _live_broker_ids(admin: Any) -> set[int]:
 
 
 # ---------------------------------------------------------------------- process safety
-_LIVE: set[LocalKafkaCluster] = set()
-_GUARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_previous_handlers: dict[int, Any] = {}
-_hooks: list[bool] = []
+class _Reaper:
+    """Stops every live cluster at interpreter exit and on SIGINT/SIGTERM."""
+
+    def __init__(self) -> None:
+        self._live: set[LocalKafkaCluster] = set()
+        self._previous: dict[int, Any] = {}
+        self._installed = False
+
+    def watch(self, cluster: LocalKafkaCluster) -> None:
+        self._live.add(cluster)
+        if not self._installed:
+            self._install()
+
+    def forget(self, cluster: LocalKafkaCluster) -> None:
+        self._live.discard(cluster)
+
+    def stop_all(self) -> None:
+        for cluster in list(self._live):
+            cluster.stop()
+
+    def _install(self) -> None:
+        self._installed = True
+        atexit.register(self.stop_all)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+            if previous is not signal.SIG_IGN:
+                self._previous[signum] = previous
+                signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Stop every live cluster, then behave as the handler this one replaced."""
+        self.stop_all()
+        previous = self._previous.get(signum, signal.SIG_DFL)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
 
 
-def _guard(cluster: LocalKafkaCluster) -> None:
-    """Remember ``cluster`` so that exit and SIGINT/SIGTERM stop it; install the hooks once."""
-    _LIVE.add(cluster)
-    if _hooks:
-        return
-    _hooks.append(True)
-    atexit.register(_stop_live_clusters)
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for signum in _GUARDED_SIGNALS:
-        previous = signal.getsignal(signum)
-        if previous is not signal.SIG_IGN:
-            _previous_handlers[signum] = previous
-            signal.signal(signum, _on_signal)
-
-
-def _stop_live_clusters() -> None:
-    for cluster in list(_LIVE):
-        cluster.stop()
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    """Stop every live cluster, then behave as the handler this one replaced."""
-    _stop_live_clusters()
-    previous = _previous_handlers.get(signum, signal.SIG_DFL)
-    if callable(previous):
-        previous(signum, frame)
-    elif previous == signal.SIG_DFL:
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+_REAPER = _Reaper()

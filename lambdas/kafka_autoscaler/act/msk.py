@@ -1,0 +1,62 @@
+"""Change an MSK provisioned cluster: broker count and broker volume size.
+
+Calls UpdateBrokerCount and UpdateBrokerStorage (IAM: kafka:UpdateBrokerCount,
+kafka:UpdateBrokerStorage). Both return at once with the ARN of the operation MSK starts;
+MSK refuses a stale CurrentVersion with BadRequestException or ConflictException, and
+the next tick reads the new version.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from kafka_autoscaler.observe.msk import aws_error_text
+from kafka_autoscaler.ports import ActionError
+
+if TYPE_CHECKING:
+    from mypy_boto3_kafka.client import KafkaClient
+
+# UpdateBrokerStorage takes a broker id or this keyword; the scaler grows every broker alike.
+ALL_BROKERS = "All"
+
+
+class MskClusterControl:
+    """ClusterControl for one MSK provisioned cluster."""
+
+    def __init__(self, kafka_client: KafkaClient, cluster_arn: str) -> None:
+        self._client = kafka_client
+        self._arn = cluster_arn
+
+    def update_broker_count(self, current_version: str, target_count: int) -> str:
+        """Ask MSK for `target_count` brokers; returns the cluster operation ARN."""
+        try:
+            response = self._client.update_broker_count(
+                ClusterArn=self._arn, CurrentVersion=current_version, TargetNumberOfBrokerNodes=target_count
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise ActionError(
+                f"MSK UpdateBrokerCount to {target_count} brokers failed: {aws_error_text(error)}"
+            ) from error
+        return _operation_arn(response.get("ClusterOperationArn"), "UpdateBrokerCount")
+
+    def update_broker_storage(self, current_version: str, volume_gib: int) -> str:
+        """Grow every broker's EBS volume to `volume_gib`; returns the cluster operation ARN."""
+        try:
+            response = self._client.update_broker_storage(
+                ClusterArn=self._arn,
+                CurrentVersion=current_version,
+                TargetBrokerEBSVolumeInfo=[{"KafkaBrokerNodeId": ALL_BROKERS, "VolumeSizeGB": volume_gib}],
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise ActionError(
+                f"MSK UpdateBrokerStorage to {volume_gib} GiB failed: {aws_error_text(error)}"
+            ) from error
+        return _operation_arn(response.get("ClusterOperationArn"), "UpdateBrokerStorage")
+
+
+def _operation_arn(arn: str | None, operation: str) -> str:
+    if not arn:
+        raise ActionError(f"MSK {operation} returned no ClusterOperationArn")
+    return arn

@@ -1,0 +1,248 @@
+"""Consumer policy: one row per case, with the expected action, count and reason, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from builders import binding, group, service
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kafka_autoscaler.config import ConsumerMode
+from kafka_autoscaler.model import Action, GroupLag, Reason, ScalerState, ServiceState
+from kafka_autoscaler.policy.consumers import decide_consumers
+
+NOW = 1_700_000_000.0
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    why: str
+    group: GroupLag | None
+    service: ServiceState | None
+    expected: tuple[Action, int, Reason]
+    binding: dict[str, Any] = field(default_factory=dict)
+    state: ScalerState = field(default_factory=ScalerState)
+
+
+CASES = [
+    Case(
+        "steady",
+        "12 x 40 msg/s = 480 msg/s needs 4.8 tasks of 100; 5 run",
+        group(produce=40.0),
+        service(5),
+        (Action.HOLD, 5, Reason.WITHIN_TOLERANCE),
+    ),
+    Case(
+        "ramp",
+        "480 msg/s + 14,400 backlog/60 s = 720 msg/s -> 7.2 -> 8 tasks",
+        group(produce=40.0, lag=1200),
+        service(4),
+        (Action.SCALE_OUT, 8, Reason.LAG_ABOVE_TARGET),
+    ),
+    Case(
+        "step limit",
+        "8 asked, at most +3 at once",
+        group(produce=40.0, lag=1200),
+        service(1),
+        (Action.SCALE_OUT, 4, Reason.SCALE_OUT_LIMITED),
+        binding={"max_scale_out_step": 3},
+    ),
+    Case(
+        "at max",
+        "8 asked, max_tasks is 6",
+        group(produce=40.0, lag=1200),
+        service(4),
+        (Action.SCALE_OUT, 6, Reason.AT_MAX),
+        binding={"max_tasks": 6},
+    ),
+    Case(
+        "threshold capped at partitions",
+        "100,000 / 1000 = 100 tasks, but 12 partitions",
+        group(lag=8334),
+        service(4),
+        (Action.SCALE_OUT, 12, Reason.CAPPED_AT_PARTITIONS),
+        binding={"mode": "lag_threshold", "lag_threshold": 1000},
+    ),
+    Case(
+        "KEDA 4483 edge",
+        "3 partitions, lag 3001 at 1000: ceil gives 4, a 4th task would idle",
+        group(partitions=3, lag=1000, overrides={0: {"lag": 1001}}),
+        service(1),
+        (Action.SCALE_OUT, 3, Reason.CAPPED_AT_PARTITIONS),
+        binding={"mode": "lag_threshold", "lag_threshold": 1000},
+    ),
+    Case(
+        "threshold exact",
+        "3000 / 1000 = 3 exactly, no extra task",
+        group(partitions=6, lag=500),
+        service(1),
+        (Action.SCALE_OUT, 3, Reason.LAG_ABOVE_TARGET),
+        binding={"mode": "lag_threshold", "lag_threshold": 1000},
+    ),
+    Case(
+        "scale in waits for the window",
+        "2 would do but nothing is recorded yet",
+        group(produce=15.0),
+        service(6),
+        (Action.HOLD, 6, Reason.SCALE_IN_STABILIZING),
+    ),
+    Case(
+        "scale in to the window's highest",
+        "recommendations 3, 2, 2 over 300 s: go to 3",
+        group(produce=15.0),
+        service(6),
+        (Action.SCALE_IN, 3, Reason.LAG_BELOW_TARGET),
+        state=ScalerState(
+            recommendations={"consumer:orders-processor": ((NOW - 400, 3), (NOW - 200, 2), (NOW - 60, 2))}
+        ),
+    ),
+    Case(
+        "no scale in while rebalancing",
+        "the group is moving partitions; rates are unreliable",
+        group(produce=15.0, state="PreparingRebalance"),
+        service(6),
+        (Action.HOLD, 6, Reason.GROUP_REBALANCING),
+        state=ScalerState(recommendations={"consumer:orders-processor": ((NOW - 400, 2),)}),
+    ),
+    Case(
+        "no scale in during a deployment",
+        "ECS is replacing tasks",
+        group(produce=15.0),
+        service(6, deployment=True),
+        (Action.HOLD, 6, Reason.DEPLOYMENT_IN_PROGRESS),
+        state=ScalerState(recommendations={"consumer:orders-processor": ((NOW - 400, 2),)}),
+    ),
+    Case("missing lag", "no data never scales", None, service(6), (Action.HOLD, 6, Reason.MISSING_DATA)),
+    Case("missing service", "nothing to scale", group(), None, (Action.HOLD, 0, Reason.MISSING_DATA)),
+    Case(
+        "unknown rate never scales in",
+        "first sample: rates unknown, demand may be too low",
+        group(produce=None, consume=0.0),
+        service(6),
+        (Action.HOLD, 6, Reason.MISSING_DATA),
+        state=ScalerState(recommendations={"consumer:orders-processor": ((NOW - 400, 1),)}),
+    ),
+    Case(
+        "every lagging partition stuck",
+        "offsets frozen while lag grows: more tasks cannot help",
+        group(produce=40.0, lag=0, overrides={3: {"lag": 50_000, "stalled_for_s": 900, "consume_rate": 0.0}}),
+        service(5),
+        (Action.HOLD, 5, Reason.STUCK_PARTITION),
+    ),
+    Case(
+        "a hot partition is bounded",
+        "one partition at 900 msg/s counts as one task, not nine",
+        group(partitions=4, produce=10.0, overrides={0: {"produce_rate": 900.0}}),
+        service(1),
+        (Action.SCALE_OUT, 2, Reason.LAG_ABOVE_TARGET),
+    ),
+    Case(
+        "cooldown",
+        "scaled 30 s ago",
+        group(produce=40.0, lag=1200),
+        service(4),
+        (Action.HOLD, 4, Reason.COOLDOWN),
+        state=ScalerState(last_action_t={"consumer:orders-processor": NOW - 30}),
+    ),
+    Case(
+        "within tolerance",
+        "5.3 tasks asked, 5 run: inside 10%",
+        group(produce=40.0, lag=240),
+        service(5),
+        (Action.HOLD, 5, Reason.WITHIN_TOLERANCE),
+    ),
+    Case(
+        "from zero",
+        "min 0, any lag starts one task",
+        group(partitions=2, produce=0.5, lag=5),
+        service(0),
+        (Action.SCALE_OUT, 1, Reason.LAG_ABOVE_TARGET),
+        binding={"min_tasks": 0},
+    ),
+    Case(
+        "measured throughput wins",
+        "480 msg/s at a measured 200 per task = 2.4 -> 3",
+        group(produce=40.0),
+        service(5),
+        (Action.HOLD, 5, Reason.SCALE_IN_STABILIZING),
+        state=ScalerState(task_throughput={"orders-processor": 200.0}),
+    ),
+    Case(
+        "even spread",
+        "12 partitions: 5 tasks leave 3 on the busiest, so do 4",
+        group(produce=40.0, lag=500),
+        service(1),
+        (Action.SCALE_OUT, 4, Reason.LAG_ABOVE_TARGET),
+        binding={"mode": "lag_threshold", "lag_threshold": 1300, "even_partition_spread": True},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_consumer_decision(case: Case) -> None:
+    result = decide_consumers(binding(**case.binding), case.group, case.service, case.state, NOW)
+    d = result.decision
+    assert (d.action, d.desired, d.reason) == case.expected, f"{case.why}: {d.message}"
+    assert d.message.startswith("group orders-processor: ")
+
+
+def test_hot_partition_is_named_in_the_message() -> None:
+    g = group(partitions=4, produce=10.0, overrides={0: {"produce_rate": 900.0}})
+    d = decide_consumers(binding(), g, service(1), ScalerState(), NOW).decision
+    assert "orders[0]" in d.message and "cannot help" in d.message
+    assert d.details["hot_partitions"] == ["orders[0]"]
+
+
+def test_one_stuck_partition_is_left_out_of_sizing() -> None:
+    g = group(produce=40.0, overrides={3: {"lag": 500_000, "stalled_for_s": 900, "consume_rate": 0.0}})
+    d = decide_consumers(binding(), g, service(5), ScalerState(), NOW).decision
+    assert d.action is Action.HOLD and d.details["stuck_partitions"] == ["orders[3]"]
+    assert "stuck" in d.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    partitions=st.integers(1, 64),
+    produce=st.one_of(st.none(), st.floats(0, 2000)),
+    lag=st.integers(0, 10**7),
+    current=st.integers(0, 60),
+    min_tasks=st.integers(0, 5),
+    span=st.integers(0, 40),
+    mode=st.sampled_from(list(ConsumerMode)),
+    history=st.lists(st.tuples(st.floats(0, 1000), st.integers(0, 60)), max_size=6),
+)
+def test_changes_stay_in_bounds(
+    partitions: int,
+    produce: float | None,
+    lag: int,
+    current: int,
+    min_tasks: int,
+    span: int,
+    mode: ConsumerMode,
+    history: list[tuple[float, int]],
+) -> None:
+    b = binding(min_tasks=min_tasks, max_tasks=min_tasks + span + 1, mode=mode.value)
+    recs = tuple(sorted((NOW - age, count) for age, count in history))
+    state = ScalerState(recommendations={b.key: recs})
+    d = decide_consumers(b, group(partitions, produce, lag), service(current), state, NOW).decision
+    if d.action is Action.SCALE_OUT:
+        assert current < d.desired <= b.max_tasks
+        assert d.desired <= max(partitions, b.min_tasks)
+        assert d.desired - current <= b.max_scale_out_step
+    if d.action is Action.SCALE_IN:
+        assert b.min_tasks <= d.desired < current
+        # never below anything recommended during the window
+        assert all(d.desired >= count for t, count in recs if t >= NOW - b.scale_in_stabilization_s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(current=st.integers(0, 40), partitions=st.integers(1, 32), lag=st.integers(0, 10**6))
+def test_missing_data_never_scales_in(current: int, partitions: int, lag: int) -> None:
+    b = binding(min_tasks=0, max_tasks=40)
+    long_history = ScalerState(recommendations={b.key: ((NOW - 1000, 0),)})
+    for g in (None, group(partitions, produce=None, lag=lag, consume=0.0)):
+        d = decide_consumers(b, g, service(current), long_history, NOW).decision
+        assert d.action is not Action.SCALE_IN
