@@ -50,9 +50,7 @@ class MskClusterControl:
                 TargetBrokerEBSVolumeInfo=[{"KafkaBrokerNodeId": ALL_BROKERS, "VolumeSizeGB": volume_gib}],
             )
         except (BotoCoreError, ClientError) as error:
-            raise ActionError(
-                f"MSK UpdateBrokerStorage to {volume_gib} GiB failed: {aws_error_text(error)}"
-            ) from error
+            raise ActionError(f"MSK UpdateBrokerStorage to {volume_gib} GiB failed: {aws_error_text(error)}") from error
         return _operation_arn(response.get("ClusterOperationArn"), "UpdateBrokerStorage")
 
 

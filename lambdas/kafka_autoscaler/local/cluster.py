@@ -133,12 +133,15 @@ def _write_properties(path: Path, props: Mapping[str, object]) -> None:
     path.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(errors="replace")
+        return path.read_text(errors="replace")
     except FileNotFoundError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
+        return ""
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(_read(path).splitlines()[-lines:]) or "(empty log)"
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -549,13 +552,6 @@ class LocalKafkaCluster:
                 time.sleep(_POLL_S)
         finally:
             admin.close()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except FileNotFoundError:
-        return ""
 
 
 def _live_broker_ids(admin: KafkaAdminClient) -> set[int]:

@@ -121,7 +121,9 @@ class MskClusterReader:
             pages = self._client.get_paginator("list_cluster_operations_v2").paginate(ClusterArn=self._arn)
             return [op for page in pages for op in page.get("ClusterOperationInfoList", [])]
         except (BotoCoreError, ClientError) as error:
-            raise ObserveError(f"MSK ListClusterOperationsV2 failed for {self._arn}: {aws_error_text(error)}") from error
+            raise ObserveError(
+                f"MSK ListClusterOperationsV2 failed for {self._arn}: {aws_error_text(error)}"
+            ) from error
 
     def _list_nodes(self) -> list[NodeInfoTypeDef]:
         try:

@@ -1,0 +1,292 @@
+"""Consumer lag read from Kafka with kafka-python's admin client.
+
+One read costs a fixed number of requests whatever the partition count: one Metadata
+for the topics, one FindCoordinator for the groups, one DescribeGroups and one
+OffsetFetch per coordinator, and ListOffsets batched per leader broker (its own Metadata
+first) for the end offsets, plus once more for log-start offsets when some partition
+has no committed offset.
+
+Lag per partition, compared with `kafka-consumer-groups --describe` (its LAG column is
+log-end offset minus committed offset):
+- committed offset known: end - committed, as Kafka's tool, also when retention has
+  deleted records below the committed offset; never negative (Kafka's tool can print a
+  negative lag when the log was truncated below the commit);
+- no committed offset (Kafka's tool prints "-"): end - log start, the backlog a consumer
+  with auto.offset.reset=earliest would read. It errs towards more tasks, never fewer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kafka.errors import BrokerResponseError, KafkaError
+from kafka.protocol.consumer import OffsetSpec
+from kafka.structs import TopicPartition
+
+from kafka_autoscaler.config import ConsumerBinding
+from kafka_autoscaler.lag.timelag import estimate_time_lag, offset_table, rate, stalled_for
+from kafka_autoscaler.model import GroupLag, OffsetSample, PartitionLag, ScalerState, commit_key, partition_key
+from kafka_autoscaler.ports import LagObservation
+
+logger = logging.getLogger(__name__)
+
+TP = tuple[str, int]
+T = TypeVar("T")
+READ_ERRORS = (KafkaError, OSError)
+# Kafka reports a group it does not know as Dead; a group that committed offsets but is
+# unknown to DescribeGroups uses the new consumer protocol (KIP-848), whose state and
+# members that API does not show.
+DEAD = "Dead"
+
+
+@dataclass(frozen=True)
+class GroupOffsets:
+    """One group as Kafka reports it: state, members, owned partitions and committed offsets."""
+
+    group_id: str
+    state: str
+    members: int | None
+    owned: frozenset[TP]
+    committed: Mapping[TP, int]
+
+
+@dataclass(frozen=True)
+class OffsetsRead:
+    """Everything one read fetched; `problems` names what could not be read."""
+
+    groups: Mapping[str, GroupOffsets]
+    topics: Mapping[str, tuple[str, ...]]  # the topics each readable group is judged on
+    partitions: Mapping[str, tuple[int, ...]]  # partition ids of every topic read
+    end: Mapping[TP, int]
+    start: Mapping[TP, int]  # log-start offsets, only where some group has no commit
+    problems: tuple[str, ...] = ()
+
+
+@dataclass
+class _Problems:
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        logger.warning("lag read: %s", line)
+        self.lines.append(line)
+
+
+class KafkaLagSource:
+    """ports.LagSource over a kafka-python 3 KafkaAdminClient passed in by the caller."""
+
+    def __init__(self, admin: Any) -> None:
+        self._admin = admin
+
+    def read(self, bindings: Sequence[ConsumerBinding], state: ScalerState, now: float) -> LagObservation:
+        """Lag per bound group; a group that cannot be read is left out and named in `problems`."""
+        fetched = self.fetch({b.group_id: tuple(b.topics) for b in bindings})
+        return build_observation(fetched, state, now)
+
+    def fetch(self, groups: Mapping[str, Sequence[str]]) -> OffsetsRead:
+        """Offsets of the groups (group id -> bound topics; none bound: every topic it commits to)."""
+        problems = _Problems()
+        if not groups:
+            return OffsetsRead({}, {}, {}, {}, {})
+        try:
+            return self._fetch(groups, problems)
+        except READ_ERRORS as error:
+            problems.add(f"Kafka could not be read: {error}")
+            return OffsetsRead({}, {}, {}, {}, {}, tuple(problems.lines))
+
+    def _fetch(self, wanted: Mapping[str, Sequence[str]], problems: _Problems) -> OffsetsRead:
+        ids = list(wanted)
+        described = self._per_group(self._admin.describe_groups, ids, "could not be described", problems)
+        committed = self._per_group(self._admin.list_group_offsets, ids, "offsets could not be fetched", problems)
+        groups: dict[str, GroupOffsets] = {}
+        for group_id in ids:
+            if group_id in described and group_id in committed:
+                offsets = _group_offsets(group_id, described[group_id], committed[group_id], problems)
+                if offsets is not None:
+                    groups[group_id] = offsets
+        topics = {g: tuple(wanted[g]) or _topics_of(groups[g]) for g in groups}
+        partitions, leaderless = self._partitions(sorted({t for ts in topics.values() for t in ts}), problems)
+        for group_id in list(groups):
+            blocked = sorted(f"{t}[{p}]" for t, p in leaderless if t in topics[group_id])
+            if blocked:
+                problems.add(f"group {group_id}: no leader for {', '.join(blocked)}; its lag is unknown")
+                del groups[group_id]
+        read_tps = {(t, p) for g in groups for t in topics[g] for p in partitions.get(t, ())}
+        end = self._offsets(read_tps, OffsetSpec.LATEST)
+        uncommitted = {tp for g in groups for tp in read_tps if _in(tp, topics[g]) and tp not in groups[g].committed}
+        start = self._offsets(uncommitted, OffsetSpec.EARLIEST)
+        return OffsetsRead(
+            groups=groups,
+            topics={g: topics[g] for g in groups},
+            partitions=partitions,
+            end=end,
+            start=start,
+            problems=tuple(problems.lines),
+        )
+
+    def _per_group(
+        self, call: Callable[[list[str]], Mapping[str, T]], ids: list[str], failed: str, problems: _Problems
+    ) -> dict[str, T]:
+        """One batched call; when the broker refuses it, one call per group to find which fail.
+
+        Without an answer from the broker at all (unreachable, timed out) the error is raised.
+        """
+        try:
+            return dict(call(ids))
+        except BrokerResponseError:
+            pass
+        results: dict[str, T] = {}
+        for group_id in ids:
+            try:
+                results.update(call([group_id]))
+            except BrokerResponseError as error:
+                problems.add(f"group {group_id} {failed}: {error}")
+        return results
+
+    def _partitions(self, topics: list[str], problems: _Problems) -> tuple[dict[str, tuple[int, ...]], set[TP]]:
+        """Partition ids per existing topic, and the partitions that have no leader now."""
+        if not topics:
+            return {}, set()
+        partitions: dict[str, tuple[int, ...]] = {}
+        leaderless: set[TP] = set()
+        for topic in self._admin.describe_topics(topics):
+            if topic["error_code"]:
+                problems.add(f"topic {topic['name']} could not be described (error {topic['error_code']})")
+                continue
+            rows = topic["partitions"]
+            partitions[topic["name"]] = tuple(sorted(p["partition_index"] for p in rows))
+            leaderless.update((topic["name"], p["partition_index"]) for p in rows if p["leader_id"] < 0)
+        return partitions, leaderless
+
+    def _offsets(self, tps: Iterable[TP], spec: OffsetSpec) -> dict[TP, int]:
+        specs = {TopicPartition(t, p): spec for t, p in tps}
+        if not specs:
+            return {}
+        found = self._admin.list_partition_offsets(specs)
+        return {(tp.topic, tp.partition): int(result.offset) for tp, result in found.items()}
+
+
+def _in(tp: TP, topics: Iterable[str]) -> bool:
+    return tp[0] in topics
+
+
+def _group_offsets(
+    group_id: str, description: Mapping[str, Any], committed: Mapping[Any, Any], problems: _Problems
+) -> GroupOffsets | None:
+    offsets = {(tp.topic, tp.partition): int(o.offset) for tp, o in committed.items() if o.offset >= 0}
+    state = str(description.get("group_state") or "Unknown")
+    if description.get("error") and state != DEAD:
+        problems.add(f"group {group_id} could not be described: {description['error']}")
+        return None
+    members = description.get("members") or []
+    if state == DEAD and offsets:
+        return GroupOffsets(group_id, "Unknown", None, frozenset(), offsets)
+    owned = frozenset(
+        (row["topic"], int(p))
+        for member in members
+        if isinstance(assignment := member.get("member_assignment"), Mapping)
+        for row in assignment.get("assigned_partitions", ())
+        for p in row["partitions"]
+    )
+    return GroupOffsets(group_id, state, len(members), owned, offsets)
+
+
+def _topics_of(group: GroupOffsets) -> tuple[str, ...]:
+    """Every topic the group commits to or has assigned to a member."""
+    return tuple(sorted({t for t, _ in group.committed} | {t for t, _ in group.owned}))
+
+
+# ---------------------------------------------------------------- pure: offsets -> lag
+def partition_lag(
+    topic: str,
+    partition: int,
+    end: int,
+    committed: int | None,
+    log_start: int | None,
+    end_history: Sequence[OffsetSample],
+    commit_history: Sequence[OffsetSample],
+    now: float,
+) -> PartitionLag:
+    """One partition's lag, time lag, rates and stall from this read and the kept history.
+
+    Without a committed offset the consumer is taken to start at the log start (or at
+    the end when the log start is unknown).
+    """
+    position = committed if committed is not None else (log_start if log_start is not None else end)
+    lag = max(0, end - position)
+    time_lag = estimate_time_lag(end_history, position, end, now)
+    commits = [*(s for s in commit_history if s.t < now), OffsetSample(now, committed)] if committed is not None else []
+    return PartitionLag(
+        topic=topic,
+        partition=partition,
+        end_offset=end,
+        committed_offset=committed,
+        lag=lag,
+        time_lag_s=None if time_lag is None else time_lag.seconds,
+        produce_rate=rate(offset_table(end_history, end, now), now),
+        consume_rate=rate(commits, now) if committed is not None else None,
+        stalled_for_s=stalled_for(commits, committed, time_lag, now) if committed is not None else 0.0,
+    )
+
+
+def group_lag(offsets: GroupOffsets, rows: Sequence[PartitionLag]) -> GroupLag:
+    """Aggregates of a group's partitions.
+
+    The maximum time lag and the produce rate are None as soon as one lagging partition's
+    is unknown (a partial answer would understate them); the consume rate sums what is known.
+    """
+    time_lags = [p.time_lag_s for p in rows if p.lag > 0]
+    produce = [p.produce_rate for p in rows]
+    consume = [p.consume_rate for p in rows if p.consume_rate is not None]
+    return GroupLag(
+        group_id=offsets.group_id,
+        source="kafka",
+        total_lag=sum(p.lag for p in rows),
+        max_time_lag_s=_max_if_known(time_lags),
+        produce_rate=None if any(r is None for r in produce) else sum(r for r in produce if r is not None),
+        consume_rate=sum(consume) if consume else None,
+        partition_count=len(rows),
+        partitions=tuple(rows),
+        state=offsets.state,
+        members=offsets.members,
+    )
+
+
+def _max_if_known(values: Sequence[float | None]) -> float | None:
+    if any(v is None for v in values):
+        return None
+    return max((v for v in values if v is not None), default=0.0)
+
+
+def build_observation(fetched: OffsetsRead, state: ScalerState, now: float) -> LagObservation:
+    """GroupLag per readable group plus the new end-offset and commit samples to keep."""
+    groups: dict[str, GroupLag] = {}
+    end_samples: dict[str, OffsetSample] = {}
+    commit_samples: dict[str, OffsetSample] = {}
+    for group_id, offsets in fetched.groups.items():
+        rows: list[PartitionLag] = []
+        for topic in fetched.topics[group_id]:
+            for partition in fetched.partitions.get(topic, ()):
+                tp = (topic, partition)
+                end = fetched.end[tp]
+                committed = offsets.committed.get(tp)
+                pkey, ckey = partition_key(topic, partition), commit_key(group_id, topic, partition)
+                rows.append(
+                    partition_lag(
+                        topic,
+                        partition,
+                        end,
+                        committed,
+                        fetched.start.get(tp),
+                        state.end_offsets.get(pkey, ()),
+                        state.commits.get(ckey, ()),
+                        now,
+                    )
+                )
+                end_samples[pkey] = OffsetSample(now, end)
+                if committed is not None:
+                    commit_samples[ckey] = OffsetSample(now, committed)
+        groups[group_id] = group_lag(offsets, rows)
+    return LagObservation(groups=groups, end_offsets=end_samples, commits=commit_samples, problems=fetched.problems)
