@@ -42,6 +42,7 @@ def group(
     consume: float | None = None,
     stalled_for_s: float = 0.0,
     state: str = "Stable",
+    time_lag_s: float | None = None,
     overrides: dict[int, dict[str, Any]] | None = None,
 ) -> GroupLag:
     """A group over one topic; per-partition `overrides` change single partitions."""
@@ -65,7 +66,7 @@ def group(
         group_id="orders-processor",
         source="kafka",
         total_lag=sum(r.lag for r in rows),
-        max_time_lag_s=None,
+        max_time_lag_s=time_lag_s,
         produce_rate=None if None in rates else sum(r or 0.0 for r in rates),
         consume_rate=None if None in consumes else sum(c or 0.0 for c in consumes),
         partition_count=partitions,

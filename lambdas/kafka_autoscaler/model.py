@@ -142,6 +142,7 @@ class Reason(StrEnum):
     GROUP_REBALANCING = "GroupRebalancing"
     DEPLOYMENT_IN_PROGRESS = "DeploymentInProgress"
     COOLDOWN = "Cooldown"
+    TASKS_STARTING = "TasksStarting"
     # brokers
     CPU_HIGH = "CpuAboveTarget"
     BYTES_IN_HIGH = "BytesInAboveLimit"

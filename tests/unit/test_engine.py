@@ -32,14 +32,14 @@ def test_scale_out_is_applied_notified_and_recorded() -> None:
     w, store = world(), MemoryStateStore()
     result = tick(consumer_only(), ports_for(w, store), NOW, "test")
     assert result.ran
-    assert w.set_calls == [("orders-processor", 8)]
+    assert w.set_calls == [("orders-processor", 12)]
     assert len(w.messages) == 1
     message = w.messages[0]
-    assert "consumer:orders-processor 4->8" in message.subject
-    assert "scale out 4 -> 8" in message.text
+    assert "consumer:orders-processor 4->12" in message.subject
+    assert "scale out 4 -> 12" in message.text
     assert json.loads(message.as_json())["decisions"][0]["status"] == "applied"
     assert store.state.last_action_t["consumer:orders-processor"] == NOW
-    assert store.state.recommendations["consumer:orders-processor"] == ((NOW, 8),)
+    assert store.state.recommendations["consumer:orders-processor"] == ((NOW, 12),)
     assert store.state.version == 1
     assert [(t, o.status) for t, o in store.log] == [(NOW, OutcomeStatus.APPLIED)]
 
@@ -65,7 +65,7 @@ def test_one_failed_action_does_not_stop_the_others() -> None:
     result = tick(cfg, ports_for(w), NOW, "test")
     statuses = {o.decision.key: o.status for o in result.outcomes}
     assert statuses == {"consumer:orders-processor": OutcomeStatus.FAILED, "consumer:billing": OutcomeStatus.APPLIED}
-    assert w.set_calls == [("billing", 8)]
+    assert w.set_calls == [("billing", 12)]
     failed = next(o for o in result.outcomes if o.status is OutcomeStatus.FAILED)
     assert "ThrottlingException" in failed.detail
     assert "1 action(s) failed" in w.messages[0].subject
@@ -100,7 +100,7 @@ def test_notable_holds_are_told_once() -> None:
 @settings(max_examples=25, deadline=None)
 @given(rate=st.floats(1.0, 80.0), noise=st.lists(st.floats(-0.05, 0.05), min_size=90, max_size=90))
 def test_no_flapping_on_a_constant_load(rate: float, noise: list[float]) -> None:
-    """Under a constant produce rate with 5% noise the count may correct once, never oscillates, then stays."""
+    """Under a constant produce rate with 5% noise the count changes at most twice and never oscillates."""
     w = world(desired=1, lag=0)
     ports = ports_for(w, MemoryStateStore())
     cfg = consumer_only()
@@ -111,5 +111,4 @@ def test_no_flapping_on_a_constant_load(rate: float, noise: list[float]) -> None
         counts.append(w.services["orders-processor"].desired)
     steps = [b - a for a, b in itertools.pairwise(counts) if b != a]
     reversals = sum(1 for a, b in itertools.pairwise(steps) if (a > 0) != (b > 0))
-    assert reversals <= 1, counts
-    assert len(set(counts[-60:])) == 1, counts
+    assert len(steps) <= 2 and reversals <= 1, counts

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-
 from kafka_autoscaler.lag.health import (
     RULES,
     CommitLag,

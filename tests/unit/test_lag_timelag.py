@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kafka_autoscaler.lag.timelag import TimeLag, estimate_time_lag, offset_table, rate, stalled_for
 from kafka_autoscaler.model import OffsetSample as S
 
@@ -49,9 +48,7 @@ def test_samples_above_the_current_end_are_ignored_as_from_a_recreated_topic() -
 
 
 @given(
-    steps=st.lists(
-        st.tuples(st.floats(0.5, 600.0), st.integers(0, 10_000)), min_size=1, max_size=12
-    ),
+    steps=st.lists(st.tuples(st.floats(0.5, 600.0), st.integers(0, 10_000)), min_size=1, max_size=12),
     base=st.integers(0, 1_000),
     older=st.integers(0, 200_000),
     newer=st.integers(0, 200_000),

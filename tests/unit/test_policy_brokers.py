@@ -166,8 +166,31 @@ CASES = [
         cluster(count=6, cpu=5.0),
         [("brokers", Action.HOLD, 6, Reason.DRAIN_PENDING)],
         policy={"scale_in": {"enabled": True}},
-        state=ScalerState(workflows=(Workflow("broker_drain", NOW - 600, 6, 3, None, (4, 5, 6)),)),
+        state=ScalerState(workflows=(Workflow("broker_drain", NOW - 300, 6, 3, None, (4, 5, 6)),)),
     ),
+    Case(
+        "a stalled drain is asked for again",
+        "10 min and nothing moving, replicas still on 4-6",
+        cluster(count=6, cpu=5.0),
+        [("brokers", Action.DRAIN, 3, Reason.DRAIN_PENDING)],
+        policy={"scale_in": {"enabled": True}},
+        state=ScalerState(
+            last_action_t={"brokers": NOW - 700},
+            workflows=(Workflow("broker_drain", NOW - 700, 6, 3, None, (4, 5, 6)),),
+        ),
+    ),  # fmt: skip
+    Case(
+        "a moving drain is left alone",
+        "reassignments under way",
+        cluster(count=6, cpu=5.0),
+        [("brokers", Action.HOLD, 6, Reason.DRAIN_PENDING)],
+        policy={"scale_in": {"enabled": True}},
+        reassignments=4,
+        state=ScalerState(
+            last_action_t={"brokers": NOW - 700},
+            workflows=(Workflow("broker_drain", NOW - 700, 6, 3, None, (4, 5, 6)),),
+        ),
+    ),  # fmt: skip
     Case(
         "scale in once empty",
         "brokers 4-6 hold no partitions",

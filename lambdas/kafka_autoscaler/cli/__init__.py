@@ -11,6 +11,11 @@ from collections.abc import Callable, Sequence
 # `register(subparsers) -> None` that sets `handler=callable(args) -> int` on its parser.
 COMMANDS: tuple[str, ...] = (
     "validate",
+    "lag",
+    "demo",
+    "simulate",
+    "bench",
+    "backtest",
 )
 
 Handler = Callable[[argparse.Namespace], int]

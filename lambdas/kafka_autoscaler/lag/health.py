@@ -26,10 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
 from kafka_autoscaler.model import OffsetSample
 
-# Burrow's `minimum-complete`: fewer commits than this say nothing about a trend.
+# As Burrow's `minimum-complete` (how full the offset window must be before a partition is
+# judged): fewer commits than this show no trend, so no rule after this one is applied.
 MIN_COMMITS = 2
 
 
@@ -77,7 +79,6 @@ class Rule:
     name: str
     status: Status
     holds: Callable[[PartitionWindow, float], bool]
-    why: str
 
 
 def lag_is_zero(w: PartitionWindow, now: float) -> bool:
@@ -116,7 +117,7 @@ def lag_was_zero(w: PartitionWindow, now: float) -> bool:
 
 
 def rewound(w: PartitionWindow, now: float) -> bool:
-    return any(b.offset < a.offset for a, b in zip(w.commits, w.commits[1:], strict=False))
+    return any(b.offset < a.offset for a, b in pairwise(w.commits))
 
 
 def stalled(w: PartitionWindow, now: float) -> bool:
@@ -125,17 +126,17 @@ def stalled(w: PartitionWindow, now: float) -> bool:
 
 def lag_not_decreasing(w: PartitionWindow, now: float) -> bool:
     lags = [c.lag for c in w.commits if c.lag is not None]
-    return all(b >= a for a, b in zip(lags, lags[1:], strict=False))
+    return all(b >= a for a, b in pairwise(lags))
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("lag_is_zero", Status.OK, lag_is_zero, "no lag now: never an error"),
-    Rule("history_too_short", Status.OK, history_too_short, "one commit shows no trend"),
-    Rule("stopped", Status.STOP, stopped, "nobody commits and the consumer did not catch up recently"),
-    Rule("lag_was_zero", Status.OK, lag_was_zero, "the consumer caught up within the window"),
-    Rule("rewound", Status.REWIND, rewound, "a commit went backwards"),
-    Rule("stalled", Status.STALL, stalled, "the committed offset does not move while there is lag"),
-    Rule("lag_not_decreasing", Status.WARN, lag_not_decreasing, "commits advance but the lag keeps growing"),
+    Rule("lag_is_zero", Status.OK, lag_is_zero),  # no lag now is never an error
+    Rule("history_too_short", Status.OK, history_too_short),  # one commit shows no trend
+    Rule("stopped", Status.STOP, stopped),  # nobody commits and the consumer did not catch up lately
+    Rule("lag_was_zero", Status.OK, lag_was_zero),  # it caught up within the window
+    Rule("rewound", Status.REWIND, rewound),  # a commit went backwards: reprocessing
+    Rule("stalled", Status.STALL, stalled),  # owned, lagging, and the offset does not move
+    Rule("lag_not_decreasing", Status.WARN, lag_not_decreasing),  # commits advance, lag still grows
 )
 
 
@@ -174,7 +175,7 @@ def commit_lags(commits: Sequence[OffsetSample], end_offsets: Sequence[OffsetSam
 def _end_at(table: Sequence[OffsetSample], t: float) -> int | None:
     if not table or t < table[0].t or t > table[-1].t:
         return None
-    for low, high in zip(table, table[1:], strict=False):
+    for low, high in pairwise(table):
         if low.t <= t <= high.t:
             if high.t == low.t:
                 return high.offset

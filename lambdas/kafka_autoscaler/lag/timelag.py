@@ -38,9 +38,7 @@ def offset_table(history: Sequence[OffsetSample], end_offset: int, now: float) -
     return (*kept, OffsetSample(now, end_offset))
 
 
-def estimate_time_lag(
-    history: Sequence[OffsetSample], committed: int, end_offset: int, now: float
-) -> TimeLag | None:
+def estimate_time_lag(history: Sequence[OffsetSample], committed: int, end_offset: int, now: float) -> TimeLag | None:
     """now minus the moment the end offset was equal to `committed`, linear between samples.
 
     None when there is lag but no history before now to place the committed offset on.

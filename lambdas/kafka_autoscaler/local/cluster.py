@@ -486,7 +486,10 @@ class LocalKafkaCluster:
                     )
                 )
             for node, process in zip(nodes, formats, strict=True):
-                output, _ = process.communicate(timeout=self._start_timeout_s)
+                try:
+                    output, _ = process.communicate(timeout=self._start_timeout_s)
+                except subprocess.TimeoutExpired as timeout:
+                    raise BrokerStartError(f"formatting {node.name} took over {timeout.timeout}s") from None
                 if process.returncode != 0:
                     raise BrokerStartError(f"formatting {node.name} failed:\n{output.decode(errors='replace')}")
         finally:

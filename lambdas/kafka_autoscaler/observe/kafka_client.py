@@ -30,17 +30,22 @@ class ScramCredentials:
     password: str = field(repr=False)
 
 
+def base_kwargs(bootstrap_servers: str) -> dict[str, Any]:
+    """Client id, timeouts and servers shared by every mechanism (plaintext unless told otherwise)."""
+    return {
+        "bootstrap_servers": [server.strip() for server in bootstrap_servers.split(",") if server.strip()],
+        "client_id": CLIENT_ID,
+        "request_timeout_ms": REQUEST_TIMEOUT_MS,
+        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+    }
+
+
 def admin_kwargs(cluster: ClusterSettings, scram: ScramCredentials | None = None) -> dict[str, Any]:
     """KafkaAdminClient keyword arguments for the cluster's mechanism.
 
     IAM signs with the default botocore credentials and region (AWS_REGION in Lambda).
     """
-    kwargs: dict[str, Any] = {
-        "bootstrap_servers": [server.strip() for server in cluster.bootstrap_servers.split(",")],
-        "client_id": CLIENT_ID,
-        "request_timeout_ms": REQUEST_TIMEOUT_MS,
-        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
-    }
+    kwargs = base_kwargs(cluster.bootstrap_servers)
     mechanism = cluster.auth.mechanism
     if mechanism is AuthMechanism.IAM:
         return {**kwargs, "security_protocol": "SASL_SSL", "sasl_mechanism": "AWS_MSK_IAM"}

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from kafka.admin import OffsetSpec
 from kafka.errors import BrokerResponseError, KafkaError
-from kafka.protocol.consumer import OffsetSpec
 from kafka.structs import TopicPartition
 
 from kafka_autoscaler.config import ConsumerBinding
@@ -93,6 +93,7 @@ class KafkaLagSource:
         try:
             return self._fetch(groups, problems)
         except READ_ERRORS as error:
+            forget_coordinators(self._admin, groups)
             problems.add(f"Kafka could not be read: {error}")
             return OffsetsRead({}, {}, {}, {}, {}, tuple(problems.lines))
 
@@ -113,9 +114,9 @@ class KafkaLagSource:
             if blocked:
                 problems.add(f"group {group_id}: no leader for {', '.join(blocked)}; its lag is unknown")
                 del groups[group_id]
-        read_tps = {(t, p) for g in groups for t in topics[g] for p in partitions.get(t, ())}
-        end = self._offsets(read_tps, OffsetSpec.LATEST)
-        uncommitted = {tp for g in groups for tp in read_tps if _in(tp, topics[g]) and tp not in groups[g].committed}
+        by_group = {g: [(t, p) for t in topics[g] for p in partitions.get(t, ())] for g in groups}
+        end = self._offsets({tp for tps in by_group.values() for tp in tps}, OffsetSpec.LATEST)
+        uncommitted = {tp for g, tps in by_group.items() for tp in tps if tp not in groups[g].committed}
         start = self._offsets(uncommitted, OffsetSpec.EARLIEST)
         return OffsetsRead(
             groups=groups,
@@ -136,7 +137,7 @@ class KafkaLagSource:
         try:
             return dict(call(ids))
         except BrokerResponseError:
-            pass
+            forget_coordinators(self._admin, ids)
         results: dict[str, T] = {}
         for group_id in ids:
             try:
@@ -168,8 +169,18 @@ class KafkaLagSource:
         return {(tp.topic, tp.partition): int(result.offset) for tp, result in found.items()}
 
 
-def _in(tp: TP, topics: Iterable[str]) -> bool:
-    return tp[0] in topics
+def forget_coordinators(admin: Any, group_ids: Iterable[str]) -> None:
+    """Drop the admin client's cached coordinators of these groups.
+
+    kafka-python 3.0.12's admin client keeps a group's coordinator for its whole life and
+    never drops one that moved (a broker stopped or scaled in); a warm Lambda would then
+    fail every read. Forgetting them makes the next read ask FindCoordinator again.
+    """
+    cache = getattr(getattr(getattr(admin, "_manager", None), "cluster", None), "_coordinators", None)
+    if isinstance(cache, dict):
+        wanted = set(group_ids)
+        for key in [k for k in cache if isinstance(k, tuple) and len(k) == 2 and k[1] in wanted]:
+            cache.pop(key, None)
 
 
 def _group_offsets(
@@ -199,6 +210,13 @@ def _topics_of(group: GroupOffsets) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------- pure: offsets -> lag
+def consumer_position(committed: int | None, log_start: int | None, end: int) -> int:
+    """Where the group reads next: its commit, else the log start, else the end."""
+    if committed is not None:
+        return committed
+    return log_start if log_start is not None else end
+
+
 def partition_lag(
     topic: str,
     partition: int,
@@ -209,12 +227,8 @@ def partition_lag(
     commit_history: Sequence[OffsetSample],
     now: float,
 ) -> PartitionLag:
-    """One partition's lag, time lag, rates and stall from this read and the kept history.
-
-    Without a committed offset the consumer is taken to start at the log start (or at
-    the end when the log start is unknown).
-    """
-    position = committed if committed is not None else (log_start if log_start is not None else end)
+    """One partition's lag, time lag, rates and stall from this read and the kept history."""
+    position = consumer_position(committed, log_start, end)
     lag = max(0, end - position)
     time_lag = estimate_time_lag(end_history, position, end, now)
     commits = [*(s for s in commit_history if s.t < now), OffsetSample(now, committed)] if committed is not None else []

@@ -29,6 +29,8 @@ REBALANCE_KEY = "rebalance"
 # Why: a window is only judged when samples cover most of it; a fresh metric stream
 # with two points must not count as "stayed high for 15 minutes".
 WINDOW_COVERAGE = 0.8
+# How long a drain may sit with nothing moving before it is asked for again.
+DRAIN_RETRY_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,7 @@ def decide_brokers(
     low_since = _track_low_load(cluster, policy, state, now)
     rebalance = decide_rebalance(cluster, policy, reassignments, draining, now)
     if drain is not None:
-        decisions.append(_scale_in_after_drain(cluster, drain, count))
+        decisions.append(_scale_in_after_drain(cluster, drain, count, reassignments, state, now))
     elif policy.scale_in.enabled and low_since is not None and now - low_since >= policy.scale_in.window_s:
         targets = brokers_to_drain(cluster)
         if _in_cooldown(state, policy, now):
@@ -324,23 +326,38 @@ def _track_low_load(cluster: ClusterState, policy: BrokerPolicy, state: ScalerSt
     return state.low_load_since if state.low_load_since is not None else now
 
 
-def _scale_in_after_drain(cluster: ClusterState, drain: Workflow, count: int) -> Decision:
+def _scale_in_after_drain(
+    cluster: ClusterState, drain: Workflow, count: int, reassignments: int | None, state: ScalerState, now: float
+) -> Decision:
     held = {b.broker_id: b.partition_count for b in cluster.brokers if b.broker_id in drain.broker_ids}
+    ids = list(drain.broker_ids)
     if held and all(c == 0 for c in held.values()) and len(held) == len(drain.broker_ids):
         return _decision(
             Action.SCALE_IN,
             count,
             count - cluster.az_count,
             Reason.LOAD_LOW,
-            f"brokers: brokers {list(drain.broker_ids)} hold no partitions; scale in "
-            f"{count} -> {count - cluster.az_count}.",
-            broker_ids=list(drain.broker_ids),
+            f"brokers: brokers {ids} hold no partitions; scale in {count} -> {count - cluster.az_count}.",
+            broker_ids=ids,
+        )
+    last = state.last_action_t.get(BROKERS_KEY, drain.started_at)
+    if reassignments == 0 and now - last >= DRAIN_RETRY_S:
+        # Why: a drain cut short (a Lambda timeout, CPU too high) leaves replicas behind with
+        # nothing moving; ask again rather than wait for ever.
+        return _decision(
+            Action.DRAIN,
+            count,
+            count - cluster.az_count,
+            Reason.DRAIN_PENDING,
+            f"brokers: brokers {ids} still hold partitions ({held}) and nothing is moving; "
+            "asking the rebalancer to drain them again.",
+            broker_ids=ids,
         )
     return _decision(
         Action.HOLD,
         count,
         count,
         Reason.DRAIN_PENDING,
-        f"brokers: waiting for brokers {list(drain.broker_ids)} to hold no partitions (now {held}).",
-        broker_ids=list(drain.broker_ids),
+        f"brokers: waiting for brokers {ids} to hold no partitions (now {held}).",
+        broker_ids=ids,
     )

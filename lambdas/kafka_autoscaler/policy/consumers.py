@@ -9,7 +9,7 @@ Two modes:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kafka_autoscaler.config import ConsumerBinding, ConsumerMode
 from kafka_autoscaler.model import (
@@ -29,6 +29,10 @@ from kafka_autoscaler.policy.stabilization import (
     stabilized_scale_in,
     within_tolerance,
 )
+
+# How long tasks asked for may take to start before further scale-outs stop waiting for them
+# (ECS tasks usually consume 30-90 s after the desired count rises).
+TASK_START_GRACE_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,23 @@ def task_throughput(binding: ConsumerBinding, state: ScalerState) -> tuple[float
     return binding.task_throughput_msgs_per_s, "configured"
 
 
+def packed_task_count(active_partitions: int, total_demand: float, per_task: float) -> int:
+    """Tasks needed when the group's assignor spreads partitions by count, not by load.
+
+    Kafka's assignors give each member ceil(P / n) or floor(P / n) partitions whatever
+    their rates, so the busiest task carries ceil(P / n) partitions' worth. With a mean
+    demand of d per partition a task can take k = floor(per_task / d) partitions, and
+    n = ceil(P / k) tasks keep the busiest one within its throughput.
+    """
+    if active_partitions == 0 or total_demand <= 0:
+        return 0
+    if total_demand <= per_task:
+        return 1
+    mean = total_demand / active_partitions
+    per_task_partitions = max(1, math.floor(per_task / mean + 1e-9))
+    return math.ceil(active_partitions / per_task_partitions)
+
+
 def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, stuck: set[str]) -> Demand:
     """Tasks for produce rate + backlog drained within the target, capped per partition.
 
@@ -78,24 +99,26 @@ def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, 
     """
     target = binding.target_time_lag_s
     if group.partitions:
+        active = [p for p in group.partitions if _label(p) not in stuck]
         demand = 0.0
         hot: list[str] = []
-        for p in group.partitions:
-            if _label(p) in stuck:
-                continue
+        for p in active:
             need = (p.produce_rate or 0.0) + p.lag / target
             if need > per_task:
                 hot.append(_label(p))
                 need = per_task
             demand += need
-        rate = sum((p.produce_rate or 0.0) for p in group.partitions if _label(p) not in stuck)
-        backlog = sum(p.lag for p in group.partitions if _label(p) not in stuck)
+        rate = sum(p.produce_rate or 0.0 for p in active)
+        backlog = sum(p.lag for p in active)
+        packed = packed_task_count(len(active), demand, per_task)
         why = (
             f"produce rate {rate:.1f} msg/s plus a backlog of {backlog} msgs drained within "
             f"{target:.0f}s, at {per_task:.1f} msg/s per task"
         )
-        complete = all(p.produce_rate is not None for p in group.partitions if _label(p) not in stuck)
-        return Demand(demand / per_task, why, tuple(hot), complete)
+        if packed > demand / per_task + 1e-9 and packed > math.ceil(demand / per_task - 1e-9):
+            why += f", {packed} tasks so that the busiest carries its share of {len(active)} partitions"
+        complete = all(p.produce_rate is not None for p in active)
+        return Demand(max(demand / per_task, float(packed)), why, tuple(hot), complete)
     # Aggregates only (MSK's CloudWatch lag metrics): size from the produce rate when it is
     # known, otherwise from how far the time lag is above the target.
     rate = group.produce_rate or 0.0
@@ -107,6 +130,37 @@ def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, 
 def lag_threshold_demand(group: GroupLag, binding: ConsumerBinding, stuck: set[str]) -> Demand:
     lag = group.total_lag - sum(p.lag for p in group.partitions if _label(p) in stuck)
     return Demand(lag / binding.lag_threshold, f"total lag {lag} msgs at {binding.lag_threshold} msgs per task")
+
+
+def size_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, stuck: set[str], headroom: float) -> Demand:
+    """The demand of the binding's mode; `headroom` > 1 sizes as if each task did that much less."""
+    if binding.mode is ConsumerMode.LAG_THRESHOLD:
+        demand = lag_threshold_demand(group, binding, stuck)
+        return replace(demand, raw_tasks=demand.raw_tasks * headroom)
+    return time_lag_demand(group, binding, per_task / headroom, stuck)
+
+
+def task_count(raw_tasks: float, group: GroupLag, binding: ConsumerBinding) -> tuple[int, Reason | None, list[str]]:
+    """Whole tasks for a demand, after the partition cap, even spread and bounds, with the rule that bit."""
+    desired = math.ceil(raw_tasks - 1e-9) if raw_tasks > 0 else 0
+    reason: Reason | None = None
+    notes: list[str] = []
+    # Why: a partition is consumed by one member at most; tasks beyond the partition
+    # count idle. (KEDA issue 4483: integer division let it ask for one more.)
+    if not binding.allow_more_tasks_than_partitions and group.partition_count and desired > group.partition_count:
+        desired = group.partition_count
+        reason = Reason.CAPPED_AT_PARTITIONS
+        notes.append(f"capped at the {group.partition_count} partitions")
+    if binding.even_partition_spread and group.partition_count:
+        spread = even_spread(desired, group.partition_count)
+        if spread != desired:
+            notes.append(f"{spread} tasks spread {group.partition_count} partitions as evenly as {desired}")
+            desired = spread
+    desired, bound = clamp(desired, binding.min_tasks, binding.max_tasks)
+    if bound is not None:
+        reason = bound
+        notes.append(f"bounded by {'max' if bound is Reason.AT_MAX else 'min'}_tasks")
+    return desired, reason, notes
 
 
 def _hold(binding: ConsumerBinding, current: int, reason: Reason, message: str, **details: object) -> Decision:
@@ -149,10 +203,10 @@ def decide_consumers(
         return ConsumerResult(decision, current)
 
     per_task, throughput_source = task_throughput(binding, state)
-    if binding.mode is ConsumerMode.LAG_THRESHOLD:
-        demand = lag_threshold_demand(group, binding, stuck_labels)
-    else:
-        demand = time_lag_demand(group, binding, per_task, stuck_labels)
+    demand = size_demand(group, binding, per_task, stuck_labels, headroom=1.0)
+    # Why the headroom: a count only goes down once the load is `tolerance` below what
+    # the smaller count can carry; without it a load near a boundary flaps up and down.
+    demand_in = size_demand(group, binding, per_task, stuck_labels, headroom=1.0 + binding.tolerance)
 
     details: dict[str, object] = {
         "mode": binding.mode.value,
@@ -171,26 +225,11 @@ def decide_consumers(
     if demand.hot_partitions:
         details["hot_partitions"] = list(demand.hot_partitions)
 
-    desired = math.ceil(demand.raw_tasks - 1e-9) if demand.raw_tasks > 0 else 0
-    notes: list[str] = []
-    reason = Reason.LAG_ABOVE_TARGET if desired > current else Reason.LAG_BELOW_TARGET
-
-    # Why: a partition is consumed by one member at most; tasks beyond the partition
-    # count idle. (KEDA issue 4483: integer division let it ask for one more.)
-    if not binding.allow_more_tasks_than_partitions and group.partition_count and desired > group.partition_count:
-        desired = group.partition_count
-        reason = Reason.CAPPED_AT_PARTITIONS
-        notes.append(f"capped at the {group.partition_count} partitions")
-    if binding.even_partition_spread and group.partition_count:
-        spread = even_spread(desired, group.partition_count)
-        if spread != desired:
-            notes.append(f"{spread} tasks spread {group.partition_count} partitions as evenly as {desired}")
-            desired = spread
-    desired, bound = clamp(desired, binding.min_tasks, binding.max_tasks)
-    if bound is not None:
-        reason = bound
-        notes.append(f"bounded by {'max' if bound is Reason.AT_MAX else 'min'}_tasks")
-    recommendation = desired
+    desired, bound_reason, notes = task_count(demand.raw_tasks, group, binding)
+    desired_in, _, _ = task_count(demand_in.raw_tasks, group, binding)
+    reason = bound_reason or (Reason.LAG_ABOVE_TARGET if desired > current else Reason.LAG_BELOW_TARGET)
+    bound = bound_reason if bound_reason in {Reason.AT_MAX, Reason.AT_MIN} else None
+    recommendation = max(desired, desired_in)
 
     if demand.hot_partitions:
         notes.append(
@@ -201,7 +240,7 @@ def decide_consumers(
         notes.append(f"stuck partition(s) {', '.join(sorted(stuck_labels))} left out of the sizing")
     suffix = f" ({'; '.join(notes)})" if notes else ""
 
-    if desired == current:
+    if desired == current or (desired < current <= desired_in):
         if demand.hot_partitions and reason is not Reason.AT_MAX:
             reason = Reason.HOT_PARTITION
         elif reason not in {Reason.AT_MAX, Reason.AT_MIN, Reason.CAPPED_AT_PARTITIONS}:
@@ -211,7 +250,18 @@ def decide_consumers(
         )
         return ConsumerResult(decision, recommendation)
 
-    if within_tolerance(demand.raw_tasks, current, binding.tolerance) and bound is None:
+    # Why the exception: the dead band guards against noise, but while the data is already
+    # later than its target, "close enough" capacity is exactly what keeps it late.
+    late = (
+        binding.mode is ConsumerMode.TIME_LAG
+        and group.max_time_lag_s is not None
+        and group.max_time_lag_s > binding.target_time_lag_s
+    )
+    if (
+        within_tolerance(demand.raw_tasks, current, binding.tolerance)
+        and bound is None
+        and not (late and desired > current)
+    ):
         decision = _hold(
             binding,
             current,
@@ -231,6 +281,18 @@ def decide_consumers(
                 Reason.COOLDOWN,
                 f"{name}: would scale out to {desired}, but the last change was {now - last:.0f}s ago "
                 f"(cooldown {binding.cooldown_s}s){suffix}.",
+                **details,
+            )
+            return ConsumerResult(decision, recommendation)
+        # Why: until the tasks asked for last time consume, the backlog keeps growing and
+        # would buy yet more tasks every tick; wait for them (a bounded time) first.
+        if last is not None and service.running < current and now - last < TASK_START_GRACE_S:
+            decision = _hold(
+                binding,
+                current,
+                Reason.TASKS_STARTING,
+                f"{name}: would scale out to {desired}, but {current - service.running} of the {current} tasks "
+                f"asked for {now - last:.0f}s ago are still starting{suffix}.",
                 **details,
             )
             return ConsumerResult(decision, recommendation)

@@ -21,7 +21,7 @@ def within_tolerance(raw_desired: float, current: int, tolerance: float) -> bool
     """
     if current == 0:
         return False
-    return abs(raw_desired / current - 1.0) <= tolerance
+    return abs(raw_desired / current - 1.0) <= tolerance + 1e-9  # 11 vs 10 at 10% is inside
 
 
 def clamp(desired: int, minimum: int, maximum: int) -> tuple[int, Reason | None]:

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 PartitionId = tuple[str, int]
 Assignment = Mapping[PartitionId, Sequence[int]]
+RackSignature = tuple[str, ...]  # sorted racks of one partition's replicas
 Preference = tuple[int | str, ...]  # lower is better; compared position by position
 Candidate = tuple[Preference, PartitionId]
 CandidateFinder = Callable[[int, int, set[PartitionId]], Candidate | None]
@@ -156,10 +157,14 @@ class _Planner:
         self.original = {pid: _checked(pid, replicas) for pid, replicas in current.items()}
         self.replicas = {pid: list(replicas) for pid, replicas in self.original.items()}
         self.eligible = frozenset(self.brokers)
-        self.load = Counter({b: 0 for b in self.brokers})
-        self.held: dict[int, set[PartitionId]] = {b: set() for b in self.brokers}
+        self.load = Counter(dict.fromkeys(self.brokers, 0))
         self.topic_load: Counter[tuple[str, int]] = Counter()
+        # Partitions on each broker, grouped by the racks of their replicas: whether a
+        # move keeps rule 2 depends only on that group, so a blocked group is skipped whole.
+        self.groups: dict[int, dict[RackSignature, set[PartitionId]]] = {b: {} for b in self.brokers}
+        self.rack_moves: dict[tuple[RackSignature, str, str], bool] = {}
         self.leaders: Counter[int] = Counter()
+        self.led: dict[int, set[PartitionId]] = {b: set() for b in self.brokers}
         self.topic_leaders: Counter[tuple[str, int]] = Counter()
         for pid, replicas in self.replicas.items():
             if len(replicas) > len(self.brokers):
@@ -169,7 +174,7 @@ class _Planner:
                 )
             for broker in replicas:
                 if broker in self.eligible:
-                    self._add(pid, broker)
+                    self._count(pid, broker, 1)
 
     # ------------------------------------------------------------------ phases
     def plan(self) -> Placement:
@@ -177,6 +182,7 @@ class _Planner:
             self._place_forced(pid)
         for pid in sorted(self.replicas):
             self._spread_racks(pid)
+        self._index_groups()
         self._balance(self.load, self._replica_candidates, self._move_replica)
         self._count_leaders()
         self._balance(self.leaders, self._leader_candidates, self._move_leader)
@@ -195,7 +201,7 @@ class _Planner:
             if broker not in self.eligible:
                 others = [b for b in replicas if b in self.eligible]
                 replicas[index] = self._best_destination(others)
-                self._add(pid, replicas[index])
+                self._count(pid, replicas[index], 1)
 
     def _spread_racks(self, pid: PartitionId) -> None:
         """Move replicas out of over-used racks while that lowers the rack excess."""
@@ -210,7 +216,9 @@ class _Planner:
             trial = [destination if b == source else b for b in replicas]
             if self._rack_excess(trial) >= excess:
                 return
-            self._move_replica(pid, source, destination)
+            replicas[replicas.index(source)] = destination
+            self._count(pid, source, -1)
+            self._count(pid, destination, 1)
 
     def _best_destination(self, others: Sequence[int]) -> int:
         used = Counter(self.rack[b] for b in others)
@@ -226,34 +234,46 @@ class _Planner:
         ``candidates(u, v, used)`` gives the best partition to shift from u to v
         (with its preference key) or None; ``apply`` shifts it and updates ``weight``.
         """
-        while True:
-            high, low = max(weight.values()), min(weight.values())
-            if high - low <= 1:
-                return
-            heaviest = [b for b in self.brokers if weight[b] == high]
-            lightest = {b for b in self.brokers if weight[b] == low}
-            lighter = {b for b in self.brokers if weight[b] <= high - 2}
-            path = (
-                self._direct_step(heaviest, lightest, candidates)
-                or self._shortest_path(heaviest, lightest, candidates)
-                or self._shortest_path(heaviest, lighter, candidates)
-            )
-            if path is None:
-                return  # rule 2 blocks every further step: the most even spread reachable
+        while (path := self._improving_path(weight, candidates)) is not None:
             for pid, source, destination in path:
                 apply(pid, source, destination)
+
+    def _improving_path(
+        self, weight: Counter[int], candidates: CandidateFinder
+    ) -> list[tuple[PartitionId, int, int]] | None:
+        """A path that shifts one unit from a broker to one at least two lighter.
+
+        Heaviest sources and lightest sinks first; lighter sources only when rule 2
+        blocks every path out of the heaviest. None: no step is left (balanced, or
+        the most even spread rule 2 allows).
+        """
+        low = min(weight.values())
+        lightest = {b for b in self.brokers if weight[b] == low}
+        for level in sorted({w for w in weight.values() if w >= low + 2}, reverse=True):
+            sources = [b for b in self.brokers if weight[b] == level]
+            lighter = {b for b in self.brokers if weight[b] <= level - 2}
+            path = (
+                self._direct_step(sources, lightest, candidates)
+                or self._shortest_path(sources, lightest, candidates)
+                or self._shortest_path(sources, lighter, candidates)
+            )
+            if path:
+                return path
+        return None
 
     def _direct_step(
         self, sources: Sequence[int], sinks: set[int], candidates: CandidateFinder
     ) -> list[tuple[PartitionId, int, int]] | None:
-        """The most preferred single move from a source to a sink, if any."""
-        best: tuple[Preference, PartitionId, int, int] | None = None
+        """The most preferred single move from the first source that has one to a sink."""
         for source in sources:
+            best: tuple[Preference, PartitionId, int] | None = None
             for sink in sorted(sinks):
                 found = candidates(source, sink, set())
                 if found is not None and (best is None or found[0] < best[0]):
-                    best = (found[0], found[1], source, sink)
-        return None if best is None else [(best[1], best[2], best[3])]
+                    best = (found[0], found[1], sink)
+            if best is not None:
+                return [(best[1], source, best[2])]
+        return None
 
     def _shortest_path(
         self, sources: Sequence[int], sinks: set[int], candidates: CandidateFinder
@@ -289,35 +309,52 @@ class _Planner:
     def _replica_candidates(self, source: int, destination: int, used: set[PartitionId]) -> Candidate | None:
         """The replica on ``source`` best moved to ``destination``: free moves, followers, spread topics."""
         best: Candidate | None = None
-        for pid in self.held[source]:
-            replicas = self.replicas[pid]
-            if pid in used or destination in replicas or not self._keeps_racks(replicas, source, destination):
+        from_rack, to_rack = self.rack[source], self.rack[destination]
+        for signature, pids in self.groups[source].items():
+            if not self._keeps_racks(signature, from_rack, to_rack):
                 continue
-            original = self.original[pid]
-            cost = (destination not in original) - (source not in original)
-            topic = pid[0]
-            key: Preference = (
-                cost,
-                replicas[0] == source,
-                self.topic_load[topic, destination] - self.topic_load[topic, source],
-                pid[1],
-                topic,
-            )
-            if best is None or key < best[0]:
-                best = (key, pid)
+            for pid in pids:
+                replicas = self.replicas[pid]
+                if pid in used or destination in replicas:
+                    continue
+                original = self.original[pid]
+                cost = (destination not in original) - (source not in original)
+                topic = pid[0]
+                key: Preference = (
+                    cost,
+                    replicas[0] == source,
+                    self.topic_load[topic, destination] - self.topic_load[topic, source],
+                    pid[1],
+                    topic,
+                )
+                if best is None or key < best[0]:
+                    best = (key, pid)
         return best
 
     def _move_replica(self, pid: PartitionId, source: int, destination: int) -> None:
         replicas = self.replicas[pid]
+        self._ungroup(pid)
         replicas[replicas.index(source)] = destination
-        self._remove(pid, source)
-        self._add(pid, destination)
+        self._count(pid, source, -1)
+        self._count(pid, destination, 1)
+        self._group(pid)
 
-    def _keeps_racks(self, replicas: Sequence[int], source: int, destination: int) -> bool:
-        if self.rack[source] == self.rack[destination]:
+    def _keeps_racks(self, signature: RackSignature, from_rack: str, to_rack: str) -> bool:
+        """Whether moving a replica between racks keeps the partition's rack excess from growing."""
+        if from_rack == to_rack:
             return True
-        trial = [destination if b == source else b for b in replicas]
-        return self._rack_excess(trial) <= self._rack_excess(replicas)
+        known = self.rack_moves.get((signature, from_rack, to_rack))
+        if known is not None:
+            return known
+        n_from, n_to = signature.count(from_rack), signature.count(to_rack)
+        cap = math.ceil(len(signature) / self.rack_count)
+        crowding = max(0, n_to + 1 - cap) - max(0, n_to - cap) + max(0, n_from - 1 - cap) - max(0, n_from - cap)
+        wanted = min(len(signature), self.rack_count)
+        distinct = len(set(signature))
+        after = distinct + (n_to == 0) - (n_from == 1)
+        keeps = crowding + max(0, wanted - after) - max(0, wanted - distinct) <= 0
+        self.rack_moves[signature, from_rack, to_rack] = keeps
+        return keeps
 
     def _rack_excess(self, replicas: Sequence[int]) -> int:
         """How far a replica list is from rule 2: zero when it is spread as well as it can be."""
@@ -326,29 +363,43 @@ class _Planner:
         crowding = sum(max(0, count - cap) for count in per_rack.values())
         return crowding + max(0, min(len(replicas), self.rack_count) - len(per_rack))
 
-    def _add(self, pid: PartitionId, broker: int) -> None:
-        self.load[broker] += 1
-        self.held[broker].add(pid)
-        self.topic_load[pid[0], broker] += 1
+    def _count(self, pid: PartitionId, broker: int, step: int) -> None:
+        self.load[broker] += step
+        self.topic_load[pid[0], broker] += step
 
-    def _remove(self, pid: PartitionId, broker: int) -> None:
-        self.load[broker] -= 1
-        self.held[broker].discard(pid)
-        self.topic_load[pid[0], broker] -= 1
+    def _signature(self, pid: PartitionId) -> RackSignature:
+        return tuple(sorted(self.rack[b] for b in self.replicas[pid]))
+
+    def _index_groups(self) -> None:
+        for pid in self.replicas:
+            self._group(pid)
+
+    def _group(self, pid: PartitionId) -> None:
+        signature = self._signature(pid)
+        for broker in self.replicas[pid]:
+            self.groups[broker].setdefault(signature, set()).add(pid)
+
+    def _ungroup(self, pid: PartitionId) -> None:
+        signature = self._signature(pid)
+        for broker in self.replicas[pid]:
+            group = self.groups[broker][signature]
+            group.discard(pid)
+            if not group:
+                del self.groups[broker][signature]
 
     # ------------------------------------------------------------------ leaders
     def _count_leaders(self) -> None:
         self.leaders.update(dict.fromkeys(self.brokers, 0))
         for pid, replicas in self.replicas.items():
             self.leaders[replicas[0]] += 1
+            self.led[replicas[0]].add(pid)
             self.topic_leaders[pid[0], replicas[0]] += 1
 
     def _leader_candidates(self, source: int, destination: int, used: set[PartitionId]) -> Candidate | None:
         """The partition led by ``source`` best led by ``destination`` (a replica there) instead."""
         best: Candidate | None = None
-        for pid in self.held[destination]:
-            replicas = self.replicas[pid]
-            if pid in used or replicas[0] != source:
+        for pid in self.led[source]:
+            if pid in used or destination not in self.replicas[pid]:
                 continue
             first = self.original[pid][0]
             cost = (destination != first) - (source != first)
@@ -369,6 +420,8 @@ class _Planner:
         replicas.insert(0, destination)
         self.leaders[source] -= 1
         self.leaders[destination] += 1
+        self.led[source].discard(pid)
+        self.led[destination].add(pid)
         self.topic_leaders[pid[0], source] -= 1
         self.topic_leaders[pid[0], destination] += 1
 

@@ -22,12 +22,14 @@ class SettingsError(Exception):
 @dataclass(frozen=True)
 class SimSettings:
     partitions: int = 64
-    task_capacity: float = 500.0  # msgs/s one task consumes when saturated
+    task_capacity: float = 1000.0  # msgs/s one task consumes when saturated
     target_time_lag_s: float = 60.0
     seed: int = 1
     # The shared lag threshold (KEDA's lagThreshold, target tracking's target per task,
-    # our lag-threshold mode): the backlog one task drains within the target.
-    lag_threshold: int | None = None  # None: task_capacity * target_time_lag_s
+    # our lag-threshold mode). A lag-threshold policy settles where each task holds about
+    # `threshold` messages, a time lag of threshold / task_capacity; the default puts that
+    # at half the target, the margin the oracle keeps too.
+    lag_threshold: int | None = None  # None: task_capacity * target_time_lag_s / 2
     min_tasks: int = 1
     max_tasks: int | None = None  # None: the partition count
     task_noise: float = 0.1  # standard deviation of a task's per-second throughput, relative
@@ -73,7 +75,7 @@ class SimSettings:
     def threshold(self) -> int:
         if self.lag_threshold is not None:
             return self.lag_threshold
-        return max(1, round(self.task_capacity * self.target_time_lag_s))
+        return max(1, round(self.task_capacity * self.target_time_lag_s / 2))
 
     @property
     def task_ceiling(self) -> int:

@@ -49,7 +49,9 @@ class Trace:
             if r < 0:
                 raise TraceError(f"{name}: row {index + 2} has a negative rate ({r:g} msgs/s)")
             if index and t <= times[index - 1]:
-                raise TraceError(f"{name}: row {index + 2}: t_s={t:g} does not increase (previous {times[index - 1]:g})")
+                raise TraceError(
+                    f"{name}: row {index + 2}: t_s={t:g} does not increase (previous {times[index - 1]:g})"
+                )
         return cls(name, times, rates)
 
     @property

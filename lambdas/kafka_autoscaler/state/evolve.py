@@ -48,6 +48,12 @@ def measured_task_throughput(group: GroupLag | None, service: ServiceState | Non
         return None
     if group.total_lag < rate * BUSY_BACKLOG_S:
         return None
+    # Every partition must have had a backlog: one idle partition means its task was not
+    # saturated, and the group's rate per task would understate what a task can do.
+    if group.partitions and any(
+        p.lag <= 0 or p.lag < (p.consume_rate or 0.0) * BUSY_BACKLOG_S for p in group.partitions
+    ):
+        return None
     return rate / service.running
 
 
@@ -79,6 +85,7 @@ def _workflows(
             flows = [w for w in flows if w.kind != "broker_drain"]  # load came back: stop draining
             flows.append(Workflow("broker_scale_out", now, d.current, d.desired, outcome.detail or None))
         elif d.action is Action.DRAIN:
+            flows = [w for w in flows if w.kind != "broker_drain"]  # a repeated drain replaces the first
             flows.append(Workflow("broker_drain", now, d.current, d.desired, None, ids))
         elif d.action is Action.SCALE_IN:
             flows = [w for w in flows if w.kind != "broker_drain"]

@@ -1,0 +1,74 @@
+"""`kafka-autoscaler simulate --trace FILE`: one policy on one trace; metrics as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from kafka_autoscaler.sim.bench import format_table
+from kafka_autoscaler.sim.report_html import write_report
+from kafka_autoscaler.sim.runner import POLICIES, UnknownPolicyError, run
+from kafka_autoscaler.sim.settings import RebalanceProtocol, SettingsError, SimSettings
+from kafka_autoscaler.sim.trace import TraceError, read_trace
+
+EXIT_BAD_INPUT = 2
+
+
+def add_world_options(parser: argparse.ArgumentParser) -> None:
+    """Options every simulating command shares."""
+    defaults = SimSettings()
+    parser.add_argument("--partitions", type=int, default=defaults.partitions, help="partitions of the topic")
+    parser.add_argument(
+        "--task-capacity",
+        type=float,
+        default=defaults.task_capacity,
+        metavar="MSGS_PER_S",
+        help="one task's throughput",
+    )
+    parser.add_argument(
+        "--target-time-lag", type=float, default=defaults.target_time_lag_s, metavar="S", help="the time-lag SLO"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--rebalance",
+        choices=[p.value for p in RebalanceProtocol],
+        default=defaults.rebalance.value,
+        help="consumer-group rebalance protocol",
+    )
+
+
+def settings_from(args: argparse.Namespace) -> SimSettings:
+    return SimSettings(
+        partitions=args.partitions,
+        task_capacity=args.task_capacity,
+        target_time_lag_s=args.target_time_lag,
+        seed=args.seed,
+        rebalance=RebalanceProtocol(args.rebalance),
+    )
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("simulate", help="replay a produce-rate trace under one policy")
+    parser.add_argument("--trace", required=True, metavar="FILE", help="CSV with header t_s,msgs_per_s")
+    parser.add_argument("--policy", default="time-lag", help=f"one of: {', '.join(POLICIES)} (default time-lag)")
+    add_world_options(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
+    parser.add_argument("--html", metavar="PATH", help="also write an HTML report with the timeline")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        result = run(read_trace(args.trace), args.policy, settings_from(args))
+    except (TraceError, SettingsError, UnknownPolicyError) as error:
+        print(f"simulate: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.html:
+        write_report(args.html, [result], f"simulation of {result.trace}")
+    if args.json:
+        print(json.dumps({"trace": result.trace, "policy": result.policy, **result.metrics.as_dict()}))
+    else:
+        print(format_table([result]))
+    return 0

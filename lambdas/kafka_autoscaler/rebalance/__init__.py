@@ -1,0 +1,1 @@
+"""Partition placement (pure) and its execution: Kafka reassignments or Cruise Control."""

@@ -1,0 +1,1 @@
+"""The autoscalers we compare against, each written from its public documentation."""

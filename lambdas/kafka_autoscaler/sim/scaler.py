@@ -1,0 +1,70 @@
+"""Our autoscaler under test: engine.tick() with simulated ports, run as the CDK app runs it.
+
+EventBridge invokes the Lambda every minute; the lag alarm (EstimatedMaxTimeLag above
+the target for one datapoint, seen a minute or two late) invokes it at once when it
+goes into ALARM. CloudWatch evaluates alarms once a minute, here half a minute after
+the schedule.
+"""
+
+from __future__ import annotations
+
+from kafka_autoscaler.config import (
+    AutoscalerConfig,
+    ClusterSettings,
+    ConsumerBinding,
+    ConsumerMode,
+    EcsService,
+)
+from kafka_autoscaler.engine import tick
+from kafka_autoscaler.sim.adapters import simulated_ports
+from kafka_autoscaler.sim.cloudwatch import breaching
+from kafka_autoscaler.sim.controller import Controller
+from kafka_autoscaler.sim.model import GROUP_ID, TOPIC, World
+from kafka_autoscaler.sim.msk import CLUSTER_ARN
+
+ALARM_EVALUATION_OFFSET_S = 30
+
+
+def scaler_config(world: World, mode: ConsumerMode) -> AutoscalerConfig:
+    """The configuration a user would write for this topic: defaults but for what the run sets."""
+    settings = world.settings
+    binding = ConsumerBinding(
+        group_id=GROUP_ID,
+        topics=[TOPIC],
+        ecs=EcsService(cluster="sim", service="consumer"),
+        min_tasks=settings.min_tasks,
+        max_tasks=settings.task_ceiling,
+        mode=mode,
+        target_time_lag_s=settings.target_time_lag_s,
+        lag_threshold=settings.threshold,
+        task_throughput_msgs_per_s=settings.task_capacity,
+    )
+    return AutoscalerConfig(
+        cluster=ClusterSettings(arn=CLUSTER_ARN, bootstrap_servers="simulated:9092"),
+        consumers=[binding],
+    )
+
+
+class OurScaler(Controller):
+    def __init__(self, world: World, mode: ConsumerMode) -> None:
+        super().__init__(world)
+        self.config = scaler_config(world, mode)
+        self.ports = simulated_ports(world)
+        self.target = world.settings.target_time_lag_s
+        self.alarm_on = False
+        self.ticks = 0  # how many times the Lambda ran
+
+    def on_second(self, now: int) -> None:
+        if now % self.world.settings.schedule_s == 0:
+            self._tick(now)
+        if now % 60 == ALARM_EVALUATION_OFFSET_S:
+            points = self.world.max_time_lag.visible(now, 1)
+            if points and points[-1].value is not None:
+                was_on = self.alarm_on
+                self.alarm_on = breaching(points, 1, above=self.target)
+                if self.alarm_on and not was_on:
+                    self._tick(now)
+
+    def _tick(self, now: int) -> None:
+        tick(self.config, self.ports, float(now), "simulator")
+        self.ticks += 1

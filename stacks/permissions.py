@@ -1,0 +1,222 @@
+"""Least-privilege IAM statements for the scaler and the rebalancer, derived from the configuration.
+
+Every statement names exact resources. A wildcard resource appears only where AWS offers nothing
+narrower; `attach` acknowledges it to cdk-nag with the reason in WILDCARD_REASONS, and refuses a
+wildcard that has no reason there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from aws_cdk import Acknowledgment, Token, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from kafka_autoscaler.config import CLUSTER_ARN_PATTERN, AuthMechanism, AutoscalerConfig, Network, StorageMode
+
+from stacks.state_table import TABLE_ACTIONS
+
+# MSK control plane, each scoped to the cluster (its resource type in the service authorization
+# reference). kafka:GetBootstrapBrokers is not granted: the brokers come from the configuration.
+MSK_READ_ACTIONS: Final = ("kafka:DescribeClusterV2", "kafka:ListClusterOperationsV2", "kafka:ListNodes")
+# Kafka's own API under MSK IAM access control: connect and describe the cluster.
+KAFKA_CLUSTER_READ: Final = ("kafka-cluster:Connect", "kafka-cluster:DescribeCluster")
+# Partition moves. AlterPartitionReassignments is Kafka's ALTER on the cluster (AlterCluster);
+# replication throttles are dynamic broker configs (ALTER_CONFIGS on the cluster) and per-topic
+# throttled-replica lists (ALTER_CONFIGS on the topic); DescribeLogDirs and
+# ListPartitionReassignments are DESCRIBE on the cluster. No data is read or written (no ReadData).
+KAFKA_CLUSTER_REBALANCE: Final = (
+    "kafka-cluster:AlterCluster",
+    "kafka-cluster:DescribeClusterDynamicConfiguration",
+    "kafka-cluster:AlterClusterDynamicConfiguration",
+)
+KAFKA_TOPIC_REBALANCE: Final = (
+    "kafka-cluster:DescribeTopic",
+    "kafka-cluster:DescribeTopicDynamicConfiguration",
+    "kafka-cluster:AlterTopicDynamicConfiguration",
+)
+ECS_ACTIONS: Final = ("ecs:DescribeServices", "ecs:UpdateService")
+
+# Why a statement has a wildcard resource, by statement id.
+WILDCARD_REASONS: Final = {
+    "ReadMetrics": "cloudwatch:GetMetricData and ListMetrics have no resource-level permissions: AWS accepts only *.",
+    "DescribeNetwork": "EC2 Describe actions have no resource-level permissions: AWS accepts only *.",
+    "ScramSecretKey": "The SCRAM secret's KMS key is not in the configuration; kms:Decrypt is conditioned on "
+    "kms:ViaService (Secrets Manager) and on that one secret's ARN.",
+    "KafkaTopics": "Topics of this one cluster only: a group without configured topics, and a rebalance, "
+    "touch topics that are not known when deploying.",
+    "CreateInterfaces": "Lambda creates the function's network interfaces at run time; their IDs are not known "
+    "when deploying. Subnets and security groups are the configured ones.",
+    "ManageInterfaces": "Lambda manages the function's network interfaces at run time; their IDs are not known "
+    "when deploying.",
+}
+
+
+class UnexplainedWildcardError(Exception):
+    """A statement grants a wildcard resource without a reason in WILDCARD_REASONS."""
+
+
+@dataclass(frozen=True)
+class ClusterArns:
+    """ARNs around the MSK cluster: its topics and groups (MSK IAM access control), EC2 resources."""
+
+    cluster: str
+    partition: str
+    region: str
+    account: str
+    name: str
+    uuid: str
+
+    @classmethod
+    def parse(cls, arn: str) -> ClusterArns:
+        match = CLUSTER_ARN_PATTERN.match(arn)
+        if match is None:  # the configuration validated it already
+            raise ValueError(f"not an MSK cluster ARN: {arn}")
+        return cls(arn, arn.split(":")[1], match["region"], match["account"], match["name"], match["uuid"])
+
+    def _kafka(self, kind: str, name: str) -> str:
+        return f"arn:{self.partition}:kafka:{self.region}:{self.account}:{kind}/{self.name}/{self.uuid}/{name}"
+
+    def topic(self, name: str) -> str:
+        return self._kafka("topic", name)
+
+    def group(self, name: str) -> str:
+        return self._kafka("group", name)
+
+    def ec2(self, kind: str, resource_id: str) -> str:
+        return f"arn:{self.partition}:ec2:{self.region}:{self.account}:{kind}/{resource_id}"
+
+    def ecs_service(self, cluster: str, service: str) -> str:
+        return f"arn:{self.partition}:ecs:{self.region}:{self.account}:service/{cluster}/{service}"
+
+
+def _statement(sid: str, actions: tuple[str, ...] | list[str], resources: list[str]) -> iam.PolicyStatement:
+    return iam.PolicyStatement(sid=sid, actions=list(actions), resources=resources)
+
+
+def _topics_read(config: AutoscalerConfig, arns: ClusterArns) -> list[str]:
+    """Topics the scaler reads offsets of: the bound ones, or all when a binding lists none."""
+    if any(not binding.topics for binding in config.consumers):
+        return [arns.topic("*")]
+    return sorted({arns.topic(topic) for binding in config.consumers for topic in binding.topics})
+
+
+def _metric_actions(config: AutoscalerConfig) -> list[str]:
+    # ListMetrics finds the topics of a group that lists none (MSK's lag metrics, as fallback).
+    if any(not binding.topics for binding in config.consumers):
+        return ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"]
+    return ["cloudwatch:GetMetricData"]
+
+
+def scaler_statements(config: AutoscalerConfig, *, table_arn: str, rebalancer_arn: str) -> list[iam.PolicyStatement]:
+    """What one tick reads and changes: MSK, Kafka offsets, ECS services, metrics, state, the rebalancer."""
+    arns = ClusterArns.parse(config.cluster.arn)
+    msk_actions = list(MSK_READ_ACTIONS)
+    if config.brokers.enabled:
+        msk_actions.append("kafka:UpdateBrokerCount")
+    if config.storage.mode is StorageMode.SCALER:
+        msk_actions.append("kafka:UpdateBrokerStorage")
+    statements = [
+        _statement("MskCluster", msk_actions, [arns.cluster]),
+        _statement("KafkaCluster", KAFKA_CLUSTER_READ, [arns.cluster]),
+    ]
+    if config.consumers:
+        statements += [
+            _statement("KafkaTopics", ["kafka-cluster:DescribeTopic"], _topics_read(config, arns)),
+            _statement(
+                "KafkaGroups", ["kafka-cluster:DescribeGroup"], sorted(arns.group(b.group_id) for b in config.consumers)
+            ),
+            _statement(
+                "EcsServices",
+                ECS_ACTIONS,
+                sorted(arns.ecs_service(b.ecs.cluster, b.ecs.service) for b in config.consumers),
+            ),
+        ]
+    return [
+        *statements,
+        _statement("StateTable", TABLE_ACTIONS, [table_arn]),
+        _statement("StartRebalance", ["lambda:InvokeFunction"], [rebalancer_arn]),
+        _statement("ReadMetrics", _metric_actions(config), ["*"]),
+        *_secret_statements(config, arns),
+    ]
+
+
+def rebalancer_statements(config: AutoscalerConfig) -> list[iam.PolicyStatement]:
+    """What a partition move needs: the cluster's layout and CPU, Kafka admin rights. No state, no topic."""
+    arns = ClusterArns.parse(config.cluster.arn)
+    return [
+        _statement("MskCluster", MSK_READ_ACTIONS, [arns.cluster]),
+        _statement("KafkaCluster", KAFKA_CLUSTER_READ + KAFKA_CLUSTER_REBALANCE, [arns.cluster]),
+        _statement("KafkaTopics", KAFKA_TOPIC_REBALANCE, [arns.topic("*")]),
+        _statement("ReadMetrics", ["cloudwatch:GetMetricData"], ["*"]),
+        *_secret_statements(config, arns),
+    ]
+
+
+def _secret_statements(config: AutoscalerConfig, arns: ClusterArns) -> list[iam.PolicyStatement]:
+    """With SCRAM: read the one secret, and decrypt it through Secrets Manager only."""
+    secret = config.cluster.auth.scram_secret_arn
+    if config.cluster.auth.mechanism is not AuthMechanism.SCRAM or not secret:
+        return []
+    return [
+        _statement("ScramSecret", ["secretsmanager:GetSecretValue"], [secret]),
+        iam.PolicyStatement(
+            sid="ScramSecretKey",
+            actions=["kms:Decrypt"],
+            resources=["*"],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{arns.region}.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": secret,
+                }
+            },
+        ),
+    ]
+
+
+def network_statements(config: AutoscalerConfig, network: Network) -> list[iam.PolicyStatement]:
+    """What Lambda needs to put the function's network interfaces in the configured subnets.
+
+    In place of the AWSLambdaVPCAccessExecutionRole managed policy, which allows all of it on "*".
+    """
+    arns = ClusterArns.parse(config.cluster.arn)
+    interfaces = arns.ec2("network-interface", "*")
+    return [
+        _statement(
+            "CreateInterfaces",
+            ["ec2:CreateNetworkInterface"],
+            [interfaces]
+            + [arns.ec2("subnet", subnet) for subnet in network.subnet_ids]
+            + [arns.ec2("security-group", group) for group in network.security_group_ids],
+        ),
+        _statement(
+            "ManageInterfaces",
+            ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+            [interfaces],
+        ),
+        _statement("DescribeNetwork", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], ["*"]),
+    ]
+
+
+def log_statement(log_group: logs.ILogGroup) -> iam.PolicyStatement:
+    """Write to the function's own log group (the stack creates it: no CreateLogGroup).
+
+    The log group's ARN attribute ends in ":*", which covers its log streams.
+    """
+    return _statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group.log_group_arn])
+
+
+def attach(role: iam.Role, statements: list[iam.PolicyStatement]) -> None:
+    """Add the statements to the role; acknowledge each wildcard resource to cdk-nag with its reason."""
+    for statement in statements:
+        role.add_to_principal_policy(statement)
+        for resource in statement.resources:
+            if Token.is_unresolved(resource) or "*" not in resource:
+                continue
+            reason = WILDCARD_REASONS.get(statement.sid or "")
+            if reason is None:
+                raise UnexplainedWildcardError(f"statement {statement.sid} grants {resource} without a reason")
+            Validations.of(role).acknowledge(
+                Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=reason)
+            )
