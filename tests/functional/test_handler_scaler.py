@@ -136,7 +136,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        lagging = group(produce=40.0, lag=1200)  # needs 8 tasks where 4 run (see the engine tests)
+        lagging = group(produce=40.0, lag=1200)  # needs 12 tasks where 4 run (see the engine tests)
         world = FakeWorld(
             cluster=None,
             services={},
@@ -171,12 +171,12 @@ def test_each_trigger_runs_one_tick_that_scales_notifies_and_records(aws: Aws, t
 
     assert response["status"] == "ran"
     assert [(d["key"], d["current"], d["desired"], d["status"]) for d in response["decisions"]] == [
-        ("consumer:orders-processor", 4, 8, "applied"),
-        ("consumer:audit-archiver", 4, 8, "applied"),
+        ("consumer:orders-processor", 4, 12, "applied"),
+        ("consumer:audit-archiver", 4, 12, "applied"),
     ]
-    assert aws.desired("orders-processor") == 8 and aws.desired("audit-archiver") == 8
+    assert aws.desired("orders-processor") == 12 and aws.desired("audit-archiver") == 12
     [notification] = aws.notifications()
-    assert "consumer:orders-processor 4->8" in notification["Subject"]
+    assert "consumer:orders-processor 4->12" in notification["Subject"]
     assert [key.partition("#")[0] for key in aws.stored()] == ["log", "log", "state"]  # the lease is released
     assert DynamoStateStore(aws.dynamodb, TABLE, two_bindings().cluster.arn).load().version == 1
 
@@ -187,10 +187,10 @@ def test_a_failed_update_of_one_service_does_not_stop_the_other(aws: Aws) -> Non
     response = invoke("scheduled.json")
 
     statuses = {d["key"]: (d["status"], d["detail"]) for d in response["decisions"]}
-    assert statuses["consumer:orders-processor"] == ("applied", "orders/orders-processor desiredCount=8")
+    assert statuses["consumer:orders-processor"] == ("applied", "orders/orders-processor desiredCount=12")
     assert statuses["consumer:audit-archiver"][0] == "failed"
     assert "InvalidParameterException" in statuses["consumer:audit-archiver"][1]
-    assert aws.desired("orders-processor") == 8 and aws.desired("audit-archiver") == 4
+    assert aws.desired("orders-processor") == 12 and aws.desired("audit-archiver") == 4
     [notification] = aws.notifications()
     assert notification["Subject"].endswith("1 action(s) failed")
 
@@ -267,7 +267,7 @@ def test_metrics_are_emitted_as_emf_with_one_dimension_each(aws: Aws, capsys: py
         raise AssertionError(f"no {name} for {dimension}={value} in {blobs}")
 
     assert metric("Decisions", "Action", "scale_out") == [2.0]
-    assert metric("DesiredTasks", "ConsumerGroup", "audit-archiver") == [8.0]
+    assert metric("DesiredTasks", "ConsumerGroup", "audit-archiver") == [12.0]
     assert metric("TotalLag", "ConsumerGroup", "orders-processor") == [12 * 1200]
     assert metric("MaxTimeLagSeconds", "ConsumerGroup", "orders-processor") == [95.0]
 

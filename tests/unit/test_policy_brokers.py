@@ -178,7 +178,7 @@ CASES = [
             last_action_t={"brokers": NOW - 700},
             workflows=(Workflow("broker_drain", NOW - 700, 6, 3, None, (4, 5, 6)),),
         ),
-    ),  # fmt: skip
+    ),
     Case(
         "a moving drain is left alone",
         "reassignments under way",
@@ -190,7 +190,7 @@ CASES = [
             last_action_t={"brokers": NOW - 700},
             workflows=(Workflow("broker_drain", NOW - 700, 6, 3, None, (4, 5, 6)),),
         ),
-    ),  # fmt: skip
+    ),
     Case(
         "scale in once empty",
         "brokers 4-6 hold no partitions",

@@ -9,6 +9,7 @@ Two modes:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from kafka_autoscaler.config import ConsumerBinding, ConsumerMode
@@ -74,21 +75,30 @@ def task_throughput(binding: ConsumerBinding, state: ScalerState) -> tuple[float
     return binding.task_throughput_msgs_per_s, "configured"
 
 
-def packed_task_count(active_partitions: int, total_demand: float, per_task: float) -> int:
+def packed_task_count(needs: Sequence[float], per_task: float) -> int:
     """Tasks needed when the group's assignor spreads partitions by count, not by load.
 
-    Kafka's assignors give each member ceil(P / n) or floor(P / n) partitions whatever
-    their rates, so the busiest task carries ceil(P / n) partitions' worth. With a mean
-    demand of d per partition a task can take k = floor(per_task / d) partitions, and
-    n = ceil(P / k) tasks keep the busiest one within its throughput.
+    Kafka's assignors give each member ceil(P / n) partitions at most, whatever their
+    rates, so the busiest task carries k = ceil(P / n) partitions picked without regard
+    to load. With per-partition demands of mean m and deviation s, the sum of k of them
+    has mean k*m and deviation sqrt(k)*s, and the largest of n such sums is about
+    sqrt(2 ln n) deviations above the mean. Take the fewest n whose busiest task stays
+    within one task's throughput; with equal partitions this is exactly ceil(P / floor(T / m)).
     """
-    if active_partitions == 0 or total_demand <= 0:
+    count = len(needs)
+    total = sum(needs)
+    if count == 0 or total <= 0:
         return 0
-    if total_demand <= per_task:
+    if total <= per_task:
         return 1
-    mean = total_demand / active_partitions
-    per_task_partitions = max(1, math.floor(per_task / mean + 1e-9))
-    return math.ceil(active_partitions / per_task_partitions)
+    mean = total / count
+    spread = math.sqrt(sum((need - mean) ** 2 for need in needs) / count)
+    for tasks in range(math.ceil(total / per_task - 1e-9), count + 1):
+        share = math.ceil(count / tasks)
+        busiest = share * mean + math.sqrt(2 * math.log(max(tasks, 2))) * math.sqrt(share) * spread
+        if busiest <= per_task * (1 + 1e-9):
+            return tasks
+    return count
 
 
 def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, stuck: set[str]) -> Demand:
@@ -100,17 +110,21 @@ def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, 
     target = binding.target_time_lag_s
     if group.partitions:
         active = [p for p in group.partitions if _label(p) not in stuck]
-        demand = 0.0
+        needs: list[float] = []
         hot: list[str] = []
         for p in active:
             need = (p.produce_rate or 0.0) + p.lag / target
             if need > per_task:
                 hot.append(_label(p))
                 need = per_task
-            demand += need
+            needs.append(need)
+        demand = sum(needs)
         rate = sum(p.produce_rate or 0.0 for p in active)
         backlog = sum(p.lag for p in active)
-        packed = packed_task_count(len(active), demand, per_task)
+        # A hot partition takes a task of its own; the rest are packed around it.
+        packed = len(hot) + packed_task_count(
+            [n for n, p in zip(needs, active, strict=True) if _label(p) not in hot], per_task
+        )
         why = (
             f"produce rate {rate:.1f} msg/s plus a backlog of {backlog} msgs drained within "
             f"{target:.0f}s, at {per_task:.1f} msg/s per task"
@@ -138,6 +152,16 @@ def size_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, stuc
         demand = lag_threshold_demand(group, binding, stuck)
         return replace(demand, raw_tasks=demand.raw_tasks * headroom)
     return time_lag_demand(group, binding, per_task / headroom, stuck)
+
+
+def lagging_partitions(group: GroupLag, binding: ConsumerBinding, excluded: set[str]) -> list[PartitionLag]:
+    """Partitions later than the target beyond the dead band, in time_lag mode, leaving out `excluded`."""
+    if binding.mode is not ConsumerMode.TIME_LAG:
+        return []
+    limit = binding.target_time_lag_s * (1 + binding.tolerance)
+    return [
+        p for p in group.partitions if p.time_lag_s is not None and p.time_lag_s > limit and _label(p) not in excluded
+    ]
 
 
 def task_count(raw_tasks: float, group: GroupLag, binding: ConsumerBinding) -> tuple[int, Reason | None, list[str]]:
@@ -231,6 +255,24 @@ def decide_consumers(
     bound = bound_reason if bound_reason in {Reason.AT_MAX, Reason.AT_MIN} else None
     recommendation = max(desired, desired_in)
 
+    behind = lagging_partitions(group, binding, stuck_labels | set(demand.hot_partitions))
+    if behind and desired <= current and bound_reason is not Reason.AT_MAX:
+        # Why: the sizing assumes partitions of equal load spread evenly by count. When data
+        # is later than the target (beyond the dead band) although the count should carry the
+        # load, some task is saturated by its share; add capacity in tolerance-sized steps.
+        worst = max(p.time_lag_s or 0.0 for p in behind)
+        added = max(1, math.ceil(current * binding.tolerance))
+        boosted, boosted_reason, _ = task_count(float(current + added), group, binding)
+        if boosted > current:
+            notes.append(
+                f"time lag {worst:.0f}s on {len(behind)} partition(s) is above the {binding.target_time_lag_s:.0f}s "
+                f"target although {current} tasks should carry the load: partitions are not spread evenly by "
+                "load, so capacity is added step by step"
+            )
+            desired = boosted
+            reason = boosted_reason or Reason.LAG_ABOVE_TARGET
+            recommendation = max(recommendation, desired)
+
     if demand.hot_partitions:
         notes.append(
             f"hot partition(s) {', '.join(demand.hot_partitions)} alone need more than one task's "
@@ -296,9 +338,9 @@ def decide_consumers(
                 **details,
             )
             return ConsumerResult(decision, recommendation)
-        desired, step = limit_scale_out(current, desired, binding.max_scale_out_step)
-        if step is not None:
-            reason = step
+        desired, step_reason = limit_scale_out(current, desired, binding.max_scale_out_step)
+        if step_reason is not None:
+            reason = step_reason
             suffix = suffix + f" (step limited to +{binding.max_scale_out_step})"
         message = f"{name}: scale out {current} -> {desired} tasks: {demand.why}{suffix}."
         decision = Decision(Target.CONSUMERS, binding.key, Action.SCALE_OUT, current, desired, reason, message, details)

@@ -44,7 +44,7 @@ def measured_task_throughput(group: GroupLag | None, service: ServiceState | Non
     if group is None or service is None or group.rebalancing:
         return None
     rate = group.consume_rate
-    if not rate or rate <= 0 or service.running <= 0 or service.running != service.desired:
+    if not rate or rate <= 0 or service.running <= 0 or service.running != service.desired or service.pending:
         return None
     if group.total_lag < rate * BUSY_BACKLOG_S:
         return None
@@ -58,10 +58,17 @@ def measured_task_throughput(group: GroupLag | None, service: ServiceState | Non
 
 
 def _throughputs(
-    state: ScalerState, bindings: Sequence[ConsumerBinding], lag: LagObservation, services: dict[str, ServiceState]
+    state: ScalerState,
+    bindings: Sequence[ConsumerBinding],
+    lag: LagObservation,
+    services: dict[str, ServiceState],
+    now: float,
 ) -> dict[str, float]:
     result = dict(state.task_throughput)
     for binding in bindings:
+        changed = state.last_action_t.get(binding.key)
+        if changed is not None and now - changed < binding.scale_in_stabilization_s:
+            continue  # rates still average over time before the change and the rebalance it caused
         sample = measured_task_throughput(lag.groups.get(binding.group_id), services.get(binding.group_id))
         if sample is None:
             continue
@@ -139,7 +146,7 @@ def next_state(
         recommendations=recommendations,
         end_offsets=end_offsets,
         commits=commits,
-        task_throughput=_throughputs(state, config.consumers, lag, services),
+        task_throughput=_throughputs(state, config.consumers, lag, services, now),
         low_load_since=plan.low_load_since,
         workflows=_workflows(state, cluster, outcomes, now),
         last_notified=last_notified,
