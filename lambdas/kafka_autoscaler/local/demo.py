@@ -46,6 +46,7 @@ OWNER = "local-demo"
 CLUSTER_ARN = "arn:aws:kafka:local:000000000000:cluster/local-demo/embedded"
 # Peak load of the default and spike profiles, as a multiple of the base rate.
 PEAK_MULTIPLE = 10.0
+DEMO_RATE_WINDOW_S = 30.0
 # Kafka's record-batch overhead per message at this rate (batches of about one record).
 RECORD_OVERHEAD_BYTES = 70
 # Bytes-in limit per broker: the 10x plateau on 3 brokers is 3.8 limits, so it asks for a
@@ -323,7 +324,8 @@ class _Run:
         return Ports(
             cluster=LocalClusterReader(self.brokers, CLUSTER_ARN, az_count=1),
             metrics=metrics,
-            lag=KafkaLagSource(admin),
+            # Rates over 30 s rather than Lambda's 300 s: the demo ticks every few seconds and lasts minutes.
+            lag=KafkaLagSource(admin, rate_window_s=DEMO_RATE_WINDOW_S),
             services=self.services,
             cluster_control=LocalClusterControl(self.brokers, admin, clock),
             service_control=self.services,

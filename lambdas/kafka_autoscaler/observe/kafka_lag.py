@@ -27,7 +27,7 @@ from kafka.errors import BrokerResponseError, KafkaError
 from kafka.structs import TopicPartition
 
 from kafka_autoscaler.config import ConsumerBinding
-from kafka_autoscaler.lag.timelag import estimate_time_lag, offset_table, rate, stalled_for
+from kafka_autoscaler.lag.timelag import RATE_WINDOW_S, estimate_time_lag, offset_table, rate, stalled_for
 from kafka_autoscaler.model import GroupLag, OffsetSample, PartitionLag, ScalerState, commit_key, partition_key
 from kafka_autoscaler.ports import LagObservation
 
@@ -77,13 +77,14 @@ class _Problems:
 class KafkaLagSource:
     """ports.LagSource over a kafka-python 3 KafkaAdminClient passed in by the caller."""
 
-    def __init__(self, admin: Any) -> None:
+    def __init__(self, admin: Any, rate_window_s: float = RATE_WINDOW_S) -> None:
         self._admin = admin
+        self._rate_window_s = rate_window_s  # produce and consume rates average over this long
 
     def read(self, bindings: Sequence[ConsumerBinding], state: ScalerState, now: float) -> LagObservation:
         """Lag per bound group; a group that cannot be read is left out and named in `problems`."""
         fetched = self.fetch({b.group_id: tuple(b.topics) for b in bindings})
-        return build_observation(fetched, state, now)
+        return build_observation(fetched, state, now, self._rate_window_s)
 
     def fetch(self, groups: Mapping[str, Sequence[str]]) -> OffsetsRead:
         """Offsets of the groups (group id -> bound topics; none bound: every topic it commits to)."""
@@ -226,6 +227,7 @@ def partition_lag(
     end_history: Sequence[OffsetSample],
     commit_history: Sequence[OffsetSample],
     now: float,
+    rate_window_s: float = RATE_WINDOW_S,
 ) -> PartitionLag:
     """One partition's lag, time lag, rates and stall from this read and the kept history."""
     position = consumer_position(committed, log_start, end)
@@ -239,8 +241,8 @@ def partition_lag(
         committed_offset=committed,
         lag=lag,
         time_lag_s=None if time_lag is None else time_lag.seconds,
-        produce_rate=rate(offset_table(end_history, end, now), now),
-        consume_rate=rate(commits, now) if committed is not None else None,
+        produce_rate=rate(offset_table(end_history, end, now), now, rate_window_s),
+        consume_rate=rate(commits, now, rate_window_s) if committed is not None else None,
         stalled_for_s=stalled_for(commits, committed, time_lag, now) if committed is not None else 0.0,
     )
 
@@ -274,7 +276,9 @@ def _max_if_known(values: Sequence[float | None]) -> float | None:
     return max((v for v in values if v is not None), default=0.0)
 
 
-def build_observation(fetched: OffsetsRead, state: ScalerState, now: float) -> LagObservation:
+def build_observation(
+    fetched: OffsetsRead, state: ScalerState, now: float, rate_window_s: float = RATE_WINDOW_S
+) -> LagObservation:
     """GroupLag per readable group plus the new end-offset and commit samples to keep."""
     groups: dict[str, GroupLag] = {}
     end_samples: dict[str, OffsetSample] = {}
@@ -297,6 +301,7 @@ def build_observation(fetched: OffsetsRead, state: ScalerState, now: float) -> L
                         state.end_offsets.get(pkey, ()),
                         state.commits.get(ckey, ()),
                         now,
+                        rate_window_s,
                     )
                 )
                 end_samples[pkey] = OffsetSample(now, end)
