@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 # `register(subparsers) -> None` that sets `handler=callable(args) -> int` on its parser.
 COMMANDS: tuple[str, ...] = (
     "validate",
+    "plan",
     "lag",
     "demo",
     "simulate",
