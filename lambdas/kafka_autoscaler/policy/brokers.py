@@ -39,6 +39,14 @@ class BrokerResult:
     low_load_since: float | None
 
 
+def byte_rate(bytes_per_s: float) -> str:
+    """A byte rate with four significant figures, so that a rate and its limit read apart."""
+    for unit, size in (("MB/s", 1e6), ("kB/s", 1e3)):
+        if bytes_per_s >= size:
+            return f"{bytes_per_s / size:.4g} {unit}"
+    return f"{bytes_per_s:.3g} B/s"
+
+
 def round_up_to_multiple(value: int, step: int) -> int:
     return step * math.ceil(value / step) if step > 0 else value
 
@@ -100,8 +108,8 @@ def scale_out_demand(cluster: ClusterState, policy: BrokerPolicy, now: float) ->
                 (
                     need,
                     Reason.BYTES_IN_HIGH,
-                    f"bytes in per broker {in_floor / count / 1e6:.1f} MB/s is above the "
-                    f"{policy.max_bytes_in_per_broker / 1e6:.1f} MB/s limit",
+                    f"bytes in per broker {byte_rate(in_floor / count)} is above the "
+                    f"{byte_rate(policy.max_bytes_in_per_broker)} limit",
                 )
             )
     counts = [b.partition_count for b in cluster.brokers if b.partition_count is not None]
