@@ -103,6 +103,7 @@ class ReassignmentExecutor:
         resumed: Mapping[PartitionId, InFlight] | None = None,
         deadline: float | None = None,
         refusal: Refusal | None = None,
+        settled: Iterable[PartitionId] = (),
     ) -> ExecutionReport:
         """Move partitions until all are done, ``deadline`` (monotonic) passes, or ``refusal`` speaks.
 
@@ -110,7 +111,9 @@ class ReassignmentExecutor:
         (from an earlier run); they are throttled and waited for, and a move of the same
         partition waits until they end. Once Kafka reports no reassignment the throttle is
         removed from the brokers and from the moved topics and ``topics`` (a sweep for
-        settings an interrupted run left behind).
+        settings an interrupted run left behind). Preferred leaders are elected on the moved
+        partitions and, when an interrupted run was resumed and nothing is moving any more, on
+        ``settled`` too: that run may have finished moves it never elected leaders for.
         """
         resumed = dict(resumed or {})
         brokers = tuple(brokers)
@@ -137,7 +140,8 @@ class ReassignmentExecutor:
         cleared = not watching and not reported
         if cleared:
             self._throttle.clear(brokers, {*topics, *(m.topic for m in (*carried, *moves))})
-        elected = self._elect(completed) if self._settings.elect_leaders else 0
+        electing = sorted({*completed, *(settled if cleared and resumed else ())})
+        elected = self._elect(electing) if self._settings.elect_leaders else 0
         return ExecutionReport(
             completed=tuple(completed),
             failed=failed,

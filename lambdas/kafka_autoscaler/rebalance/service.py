@@ -137,6 +137,7 @@ def run_rebalance(
         topics={topic for topic, _ in layout.assignment},
         resumed=layout.in_flight,
         deadline=deadline,
+        settled=layout.assignment,
         refusal=refusal,
     )
     if not report.finished:
