@@ -26,8 +26,6 @@ MINUTES = 20
 
 @pytest.fixture
 def cloudwatch(monkeypatch: pytest.MonkeyPatch) -> Iterator[CloudWatchClient]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         yield boto3.client("cloudwatch", region_name=REGION)
 

@@ -25,12 +25,6 @@ REGION = "eu-west-1"
 
 @pytest.fixture
 def clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
     with mock_aws():
         ecs = boto3.client("ecs", region_name=REGION)
         ecs.create_cluster(clusterName="orders")

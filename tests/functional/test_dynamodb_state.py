@@ -36,12 +36,6 @@ ITEM_LIMIT = 350 * 1024
 
 @pytest.fixture
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         client.create_table(

@@ -20,12 +20,6 @@ REGION = "eu-west-1"
 
 @pytest.fixture
 def ecs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")  # moto reports this many running tasks
     with mock_aws():
         client = boto3.client("ecs", region_name=REGION)

@@ -100,9 +100,6 @@ class FailedHttp:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
     environment = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
         "MOTO_ECS_SERVICE_RUNNING": "4",
         "POWERTOOLS_TRACE_DISABLED": "1",
         "LAMBDA_TASK_ROOT": str(tmp_path),

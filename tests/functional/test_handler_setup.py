@@ -36,9 +36,6 @@ TOPIC = "arn:aws:sns:eu-west-1:123456789012:kafka-autoscaler-decisions"
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
         "LAMBDA_TASK_ROOT": str(tmp_path),
         "AUTOSCALER_CONFIG_FILE": "config/autoscaler.yaml",
         "STATE_TABLE_NAME": TABLE,

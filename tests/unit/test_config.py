@@ -71,7 +71,11 @@ def test_validate_exits_2_naming_every_problem(tmp_path: Path, capsys: pytest.Ca
 
 @pytest.mark.parametrize(
     ("text", "words"),
-    [("cluster: [unclosed\n", "not valid YAML"), ("- just\n- a list\n", "must be a mapping"), ("", "must be a mapping")],
+    [
+        ("cluster: [unclosed\n", "not valid YAML"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("", "must be a mapping"),
+    ],
 )
 def test_unreadable_yaml_is_a_config_error(tmp_path: Path, text: str, words: str) -> None:
     path = tmp_path / "c.yaml"

@@ -34,6 +34,8 @@ from typing import Any, Self
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from kafka_autoscaler.local.processes import terminate
+
 LIBS_ENV = "KAFKA_AUTOSCALER_KAFKA_LIBS"
 HOST = "127.0.0.1"
 RACKS = ("az-1", "az-2", "az-3")
@@ -163,20 +165,6 @@ def _die_with_parent() -> Callable[[], None] | None:
     return hook
 
 
-def _terminate(processes: Iterable[subprocess.Popen[bytes]], timeout_s: float) -> None:
-    """SIGTERM every process, then SIGKILL whatever is still alive after ``timeout_s``."""
-    alive = [p for p in processes if p.poll() is None]
-    for process in alive:
-        process.terminate()
-    deadline = time.monotonic() + timeout_s
-    for process in alive:
-        try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @dataclass
 class _Node:
     """One Kafka process: its id, listener port, rack and home directory."""
@@ -289,7 +277,7 @@ class LocalKafkaCluster:
             self._wait_for_brokers()
         except BaseException:
             if node.process is not None:
-                _terminate([node.process], self._stop_timeout_s)
+                terminate([node.process], self._stop_timeout_s)
             raise
         return node.node_id
 
@@ -302,7 +290,7 @@ class LocalKafkaCluster:
         node = self._brokers.get(node_id)
         if node is None or node.process is None or not node.running:
             raise LocalKafkaError(f"no running broker {node_id}")
-        _terminate([node.process], self._stop_timeout_s)
+        terminate([node.process], self._stop_timeout_s)
         self._wait_for_brokers()
         if unregister:
             self._unregister(node_id)
@@ -310,9 +298,9 @@ class LocalKafkaCluster:
     def stop(self) -> None:
         """Stop every process this cluster started and remove the work dir unless kept."""
         brokers = [node.process for node in self._brokers.values() if node.process is not None]
-        _terminate(brokers, self._stop_timeout_s)
+        terminate(brokers, self._stop_timeout_s)
         if self._controller is not None and self._controller.process is not None:
-            _terminate([self._controller.process], self._stop_timeout_s)
+            terminate([self._controller.process], self._stop_timeout_s)
         self._controller = None
         self._brokers = {}
         self._ports = set()
@@ -493,7 +481,7 @@ class LocalKafkaCluster:
                 if process.returncode != 0:
                     raise BrokerStartError(f"formatting {node.name} failed:\n{output.decode(errors='replace')}")
         finally:
-            _terminate(formats, timeout_s=0)
+            terminate(formats, timeout_s=0)
 
     def _launch(self, node: _Node) -> None:
         work_dir = self._require_work_dir()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -56,7 +56,7 @@ def request_stop(process: subprocess.Popen[bytes]) -> None:
         process.terminate()
 
 
-def stop(processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = 10.0) -> None:
+def terminate(processes: Iterable[subprocess.Popen[bytes]], timeout_s: float) -> None:
     """SIGTERM each process, wait up to `timeout_s` in all, then SIGKILL what is left."""
     alive = [p for p in processes if p.poll() is None]
     for process in alive:
@@ -68,6 +68,11 @@ def stop(processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = 10.0) 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def stop(processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = 10.0) -> None:
+    """Terminate the processes (see `terminate`) and forget them."""
+    terminate(processes, timeout_s)
     for process in processes:
         if process.poll() is not None:
             _LIVE.discard(process)
