@@ -39,7 +39,7 @@ def _graph(
 
 
 def _consumer_row(binding: ConsumerBinding) -> list[cloudwatch.IWidget]:
-    """Lag, time lag (against its target) and desired tasks of one consumer group, from the scaler's EMF."""
+    """Lag, time lag (against its target), desired and running tasks of one consumer group, from the scaler's EMF."""
     group = binding.group_id
     lag_line = None
     time_line = None
@@ -47,7 +47,8 @@ def _consumer_row(binding: ConsumerBinding) -> list[cloudwatch.IWidget]:
         lag_line = cloudwatch.HorizontalAnnotation(value=binding.lag_threshold, label="lag_threshold (one task)")
     else:
         time_line = cloudwatch.HorizontalAnnotation(value=binding.target_time_lag_s, label="target_time_lag_s")
-    tasks = metrics.scaler_group_metric(names.METRIC_DESIRED_TASKS, group).with_(label="desired tasks")
+    desired = metrics.scaler_group_metric(names.METRIC_DESIRED_TASKS, group).with_(label="desired tasks")
+    running = metrics.scaler_group_metric(names.METRIC_RUNNING_TASKS, group).with_(label="running tasks")
     return [
         _graph(
             f"{group}: lag (messages)",
@@ -63,7 +64,7 @@ def _consumer_row(binding: ConsumerBinding) -> list[cloudwatch.IWidget]:
         ),
         _graph(
             f"{group}: tasks ({binding.ecs.cluster}/{binding.ecs.service}, {binding.min_tasks}-{binding.max_tasks})",
-            [tasks],
+            [desired, running],
             THIRD,
         ),
     ]

@@ -75,7 +75,7 @@ def msk_total_offset_lag(cluster_name: str, group_id: str, topics: list[str]) ->
 
 
 def scaler_group_metric(metric_name: str, group_id: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-    """One of the scaler's EMF metrics for a consumer group (DesiredTasks, TotalLag, MaxTimeLagSeconds)."""
+    """One of the scaler's EMF metrics for a consumer group (DesiredTasks, RunningTasks, TotalLag, ...)."""
     return cloudwatch.Metric(
         namespace=names.METRICS_NAMESPACE,
         metric_name=metric_name,

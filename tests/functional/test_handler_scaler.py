@@ -265,6 +265,7 @@ def test_metrics_are_emitted_as_emf_with_one_dimension_each(aws: Aws, capsys: py
 
     assert metric("Decisions", "Action", "scale_out") == [2.0]
     assert metric("DesiredTasks", "ConsumerGroup", "audit-archiver") == [12.0]
+    assert metric("RunningTasks", "ConsumerGroup", "audit-archiver") == [4.0]  # as ECS reports, before the change
     assert metric("TotalLag", "ConsumerGroup", "orders-processor") == [12 * 1200]
     assert metric("MaxTimeLagSeconds", "ConsumerGroup", "orders-processor") == [95.0]
 

@@ -204,7 +204,7 @@ def test_dashboard_shows_groups_brokers_and_decisions(example: Synthesized) -> N
     example.template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "KafkaAutoscaler-orders"})
     expressions, plain = dashboard_metrics(example)
     for group in ("orders-processor", "audit-archiver"):
-        for metric in ("TotalLag", "MaxTimeLagSeconds", "DesiredTasks"):
+        for metric in ("TotalLag", "MaxTimeLagSeconds", "DesiredTasks", "RunningTasks"):
             assert ["KafkaAutoscaler", metric, "ConsumerGroup", group] in [m[:4] for m in plain]
     assert [e for e in expressions if e.startswith("SELECT COUNT(CpuUser)")]  # broker count
     assert [f"user{b} + system{b}" for b in range(1, 13)] == [e for e in expressions if e.startswith("user")]

@@ -69,7 +69,7 @@ def runtime() -> Runtime:
 
 
 def emit_metrics(result: TickResult, config: AutoscalerConfig, namespace: str) -> None:
-    """EMF metrics: decisions per action; desired tasks, lag and time lag per consumer group."""
+    """EMF metrics: decisions per action; desired and running tasks, lag and time lag per consumer group."""
     if result.plan is None or result.snapshot is None:
         return
     for action, count in sorted(Counter(d.action.value for d in result.plan.decisions).items()):
@@ -79,6 +79,9 @@ def emit_metrics(result: TickResult, config: AutoscalerConfig, namespace: str) -
         values: list[tuple[str, MetricUnit, float]] = []
         if binding.key in desired:
             values.append(("DesiredTasks", MetricUnit.Count, desired[binding.key]))
+        service = result.snapshot.services.get(binding.group_id)
+        if service is not None:
+            values.append(("RunningTasks", MetricUnit.Count, service.running))
         lag = result.snapshot.groups.get(binding.group_id)
         if lag is not None:
             values.append(("TotalLag", MetricUnit.Count, lag.total_lag))
