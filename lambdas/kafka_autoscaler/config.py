@@ -159,7 +159,12 @@ class ConsumerBinding(_Strict):
     task_throughput_msgs_per_s: float = Field(
         default=100.0, gt=0, description="Fallback throughput of one task until one is measured"
     )
-    max_scale_out_step: int = Field(default=10, ge=1, description="Most tasks added in one decision")
+    max_scale_out_step: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most tasks added in one decision; unset: no limit but max_tasks (tasks still starting are "
+        "waited for before adding more)",
+    )
     scale_in_stabilization_s: int = Field(default=300, ge=0)
     tolerance: float = Field(default=0.1, ge=0, lt=1, description="Dead band against noise")
     allow_more_tasks_than_partitions: bool = False

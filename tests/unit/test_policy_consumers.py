@@ -40,6 +40,17 @@ CASES = [
     Case("step limit", "12 asked, at most +3 at once",
          group(produce=40.0, lag=1200), service(1), (Action.SCALE_OUT, 4, Reason.SCALE_OUT_LIMITED),
          binding={"max_scale_out_step": 3}),
+    Case("no step limit by default", "12 asked, none of them starting: all at once",
+         group(produce=40.0, lag=1200), service(1), (Action.SCALE_OUT, 12, Reason.LAG_ABOVE_TARGET),
+         binding={"max_scale_out_step": None}),
+    Case("drain capacity goes once drained", "12 bought for a backlog; the rate alone needed 6 all window",
+         group(produce=40.0), service(12), (Action.SCALE_IN, 6, Reason.LAG_BELOW_TARGET),
+         state=ScalerState(recommendations={"consumer:orders-processor": ((NOW - 400, 6), (NOW - 60, 6))})),
+    Case("no scale in below what the backlog still needs", "16 run, 600 msgs left per partition: 50 msg/s "
+         "each, 2 per task would fill a task with no headroom, so 12, not the window's 6",
+         group(produce=40.0, lag=600), service(16), (Action.SCALE_IN, 12, Reason.LAG_BELOW_TARGET),
+         binding={"max_tasks": 16},
+         state=ScalerState(recommendations={"consumer:orders-processor": ((NOW - 400, 6), (NOW - 60, 6))})),
     Case("at max", "12 asked, max_tasks is 6",
          group(produce=40.0, lag=1200), service(4), (Action.SCALE_OUT, 6, Reason.AT_MAX), binding={"max_tasks": 6}),
     Case("threshold capped at partitions", "100,000 / 1000 = 100 tasks, but 12 partitions",
@@ -109,6 +120,21 @@ def test_consumer_decision(case: Case) -> None:
     assert d.message.startswith("group orders-processor: ")
 
 
+def test_the_window_remembers_the_rate_not_the_backlog() -> None:
+    """12 tasks drain the backlog within the target; the produce rate alone needs 6."""
+    result = decide_consumers(binding(), group(produce=40.0, lag=1200), service(4), ScalerState(), NOW)
+    assert (result.decision.action, result.decision.desired) == (Action.SCALE_OUT, 12)
+    assert result.recommendation == 6
+    assert result.decision.details["sustained_tasks"] == 6.0
+
+
+def test_lag_threshold_remembers_its_recommendation() -> None:
+    b = binding(mode="lag_threshold", lag_threshold=1000)
+    result = decide_consumers(b, group(lag=1000), service(4), ScalerState(), NOW)
+    assert (result.decision.desired, result.recommendation) == (12, 12)
+    assert "sustained_tasks" not in result.decision.details
+
+
 def test_hot_partition_is_named_in_the_message() -> None:
     g = group(partitions=4, produce=10.0, overrides={0: {"produce_rate": 900.0}})
     d = decide_consumers(binding(), g, service(1), ScalerState(), NOW).decision
@@ -151,7 +177,7 @@ def test_changes_stay_in_bounds(
     if d.action is Action.SCALE_OUT:
         assert current < d.desired <= b.max_tasks
         assert d.desired <= max(partitions, b.min_tasks)
-        assert d.desired - current <= b.max_scale_out_step
+        assert b.max_scale_out_step is None or d.desired - current <= b.max_scale_out_step
     if d.action is Action.SCALE_IN:
         assert b.min_tasks <= d.desired < current
         # never below anything recommended during the window

@@ -44,12 +44,18 @@ class ConsumerResult:
 
 @dataclass(frozen=True)
 class Demand:
-    """What the lag asks for, before any safety rule."""
+    """What the lag asks for, before any safety rule.
+
+    `sustained_tasks` leaves the backlog out (time_lag mode): what the produce rate alone
+    needs. The scale-in window remembers it rather than `raw_tasks`, because the tasks
+    bought to drain a backlog are not needed once it is drained.
+    """
 
     raw_tasks: float
     why: str
     hot_partitions: tuple[str, ...] = ()
     complete: bool = True  # False: a rate was unknown, so the demand may be too low
+    sustained_tasks: float | None = None  # None: the mode has no such notion; use raw_tasks
 
 
 def _label(p: PartitionLag) -> str:
@@ -102,43 +108,44 @@ def packed_task_count(needs: Sequence[float], per_task: float) -> int:
 
 
 def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, stuck: set[str]) -> Demand:
-    """Tasks for produce rate + backlog drained within the target, capped per partition.
-
-    A partition is read by one task at most, so its demand is capped at one task's
-    throughput: a hot partition that alone outruns a task cannot be helped by more tasks.
-    """
+    """Tasks for produce rate + backlog drained within the target, capped per partition."""
     target = binding.target_time_lag_s
     if group.partitions:
         active = [p for p in group.partitions if _label(p) not in stuck]
-        needs: list[float] = []
-        hot: list[str] = []
-        for p in active:
-            need = (p.produce_rate or 0.0) + p.lag / target
-            if need > per_task:
-                hot.append(_label(p))
-                need = per_task
-            needs.append(need)
-        demand = sum(needs)
+        tasks, packed, hot = partition_tasks([(p.produce_rate or 0.0) + p.lag / target for p in active], per_task)
+        sustained, _, _ = partition_tasks([p.produce_rate or 0.0 for p in active], per_task)
         rate = sum(p.produce_rate or 0.0 for p in active)
         backlog = sum(p.lag for p in active)
-        # A hot partition takes a task of its own; the rest are packed around it.
-        packed = len(hot) + packed_task_count(
-            [n for n, p in zip(needs, active, strict=True) if _label(p) not in hot], per_task
-        )
         why = (
             f"produce rate {rate:.1f} msg/s plus a backlog of {backlog} msgs drained within "
             f"{target:.0f}s, at {per_task:.1f} msg/s per task"
         )
-        if packed > demand / per_task + 1e-9 and packed > math.ceil(demand / per_task - 1e-9):
-            why += f", {packed} tasks so that the busiest carries its share of {len(active)} partitions"
+        if packed:
+            why += f", {math.ceil(tasks)} tasks so that the busiest carries its share of {len(active)} partitions"
         complete = all(p.produce_rate is not None for p in active)
-        return Demand(max(demand / per_task, float(packed)), why, tuple(hot), complete)
+        return Demand(tasks, why, tuple(_label(active[i]) for i in hot), complete, sustained)
     # Aggregates only (MSK's CloudWatch lag metrics): size from the produce rate when it is
     # known, otherwise from how far the time lag is above the target.
     rate = group.produce_rate or 0.0
     demand = (rate + group.total_lag / target) / per_task
     why = f"produce rate {rate:.1f} msg/s and total lag {group.total_lag} msgs (aggregates)"
-    return Demand(demand, why, complete=group.produce_rate is not None)
+    known = group.produce_rate is not None
+    return Demand(demand, why, complete=known, sustained_tasks=rate / per_task if known else None)
+
+
+def partition_tasks(needs: Sequence[float], per_task: float) -> tuple[float, bool, tuple[int, ...]]:
+    """Tasks for per-partition demands: (raw tasks, whether packing raised them, hot partition indexes).
+
+    A partition is read by one task at most, so its demand is capped at one task's
+    throughput; a hot partition that outruns a task takes one of its own and the rest
+    are packed around it.
+    """
+    hot = tuple(i for i, need in enumerate(needs) if need > per_task)
+    capped = [min(need, per_task) for need in needs]
+    raw = sum(capped) / per_task
+    packed = len(hot) + packed_task_count([n for i, n in enumerate(capped) if i not in hot], per_task)
+    raised = packed > raw + 1e-9 and packed > math.ceil(raw - 1e-9)
+    return max(raw, float(packed)), raised, hot
 
 
 def lag_threshold_demand(group: GroupLag, binding: ConsumerBinding, stuck: set[str]) -> Demand:
@@ -254,6 +261,12 @@ def decide_consumers(
     reason = bound_reason or (Reason.LAG_ABOVE_TARGET if desired > current else Reason.LAG_BELOW_TARGET)
     bound = bound_reason if bound_reason in {Reason.AT_MAX, Reason.AT_MIN} else None
     recommendation = max(desired, desired_in)
+    # What the scale-in window remembers of this tick: the count for the produce rate alone,
+    # so that tasks bought to drain a backlog go once it is drained, not a window later.
+    remembered = recommendation
+    if demand_in.sustained_tasks is not None:
+        remembered = min(recommendation, task_count(demand_in.sustained_tasks, group, binding)[0])
+        details["sustained_tasks"] = round(demand.sustained_tasks or 0.0, 3)
 
     behind = lagging_partitions(group, binding, stuck_labels | set(demand.hot_partitions))
     if behind and desired <= current and bound_reason is not Reason.AT_MAX:
@@ -272,6 +285,7 @@ def decide_consumers(
             desired = boosted
             reason = boosted_reason or Reason.LAG_ABOVE_TARGET
             recommendation = max(recommendation, desired)
+            remembered = max(remembered, desired)
 
     if demand.hot_partitions:
         notes.append(
@@ -290,7 +304,7 @@ def decide_consumers(
         decision = _hold(
             binding, current, reason, f"{name}: {demand.why}; {current} tasks are right{suffix}.", **details
         )
-        return ConsumerResult(decision, recommendation)
+        return ConsumerResult(decision, remembered)
 
     # Why the exception: the dead band guards against noise, but while the data is already
     # later than its target, "close enough" capacity is exactly what keeps it late.
@@ -312,7 +326,7 @@ def decide_consumers(
             f"no change{suffix}.",
             **details,
         )
-        return ConsumerResult(decision, recommendation)
+        return ConsumerResult(decision, remembered)
 
     if desired > current:
         last = state.last_action_t.get(binding.key)
@@ -325,7 +339,7 @@ def decide_consumers(
                 f"(cooldown {binding.cooldown_s}s){suffix}.",
                 **details,
             )
-            return ConsumerResult(decision, recommendation)
+            return ConsumerResult(decision, remembered)
         # Why: until the tasks asked for last time consume, the backlog keeps growing and
         # would buy yet more tasks every tick; wait for them (a bounded time) first.
         if last is not None and service.running < current and now - last < TASK_START_GRACE_S:
@@ -337,14 +351,14 @@ def decide_consumers(
                 f"asked for {now - last:.0f}s ago are still starting{suffix}.",
                 **details,
             )
-            return ConsumerResult(decision, recommendation)
+            return ConsumerResult(decision, remembered)
         desired, step_reason = limit_scale_out(current, desired, binding.max_scale_out_step)
         if step_reason is not None:
             reason = step_reason
             suffix = suffix + f" (step limited to +{binding.max_scale_out_step})"
         message = f"{name}: scale out {current} -> {desired} tasks: {demand.why}{suffix}."
         decision = Decision(Target.CONSUMERS, binding.key, Action.SCALE_OUT, current, desired, reason, message, details)
-        return ConsumerResult(decision, recommendation)
+        return ConsumerResult(decision, remembered)
 
     # desired < current: scale in only on complete data, a settled group and an agreeing window.
     if not demand.complete:
@@ -364,7 +378,7 @@ def decide_consumers(
             f"{name}: the group is rebalancing; a scale-in waits until it is stable.",
             **details,
         )
-        return ConsumerResult(decision, recommendation)
+        return ConsumerResult(decision, remembered)
     if service.deployment_in_progress:
         decision = _hold(
             binding,
@@ -373,7 +387,7 @@ def decide_consumers(
             f"{name}: an ECS deployment is in progress; a scale-in waits for it.",
             **details,
         )
-        return ConsumerResult(decision, recommendation)
+        return ConsumerResult(decision, remembered)
     history = state.recommendations.get(binding.key, ())
     floor, why = stabilized_scale_in(history, recommendation, now, binding.scale_in_stabilization_s)
     if floor is None or floor >= current:
@@ -384,7 +398,7 @@ def decide_consumers(
             f"{name}: {desired} tasks would do, but {why}; keeping {current}{suffix}.",
             **details,
         )
-        return ConsumerResult(decision, recommendation)
+        return ConsumerResult(decision, remembered)
     message = f"{name}: scale in {current} -> {floor} tasks: {demand.why}; {why}{suffix}."
     decision = Decision(Target.CONSUMERS, binding.key, Action.SCALE_IN, current, floor, reason, message, details)
-    return ConsumerResult(decision, recommendation)
+    return ConsumerResult(decision, remembered)

@@ -33,13 +33,13 @@ def clamp(desired: int, minimum: int, maximum: int) -> tuple[int, Reason | None]
     return desired, None
 
 
-def limit_scale_out(current: int, desired: int, max_step: int) -> tuple[int, Reason | None]:
-    """Add at most max_step at once.
+def limit_scale_out(current: int, desired: int, max_step: int | None) -> tuple[int, Reason | None]:
+    """Add at most max_step at once (None: no limit).
 
-    Why: a burst measured over one interval should not buy a fleet; the next tick
-    adds more if the demand is real.
+    Why a user may set one: a burst measured over one interval should not buy a fleet
+    they cannot afford; the next tick adds more if the demand is real.
     """
-    if desired - current > max_step:
+    if max_step is not None and desired - current > max_step:
         return current + max_step, Reason.SCALE_OUT_LIMITED
     return desired, None
 

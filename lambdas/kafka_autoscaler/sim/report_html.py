@@ -21,6 +21,7 @@ COLORS = {
     "static": "#7f7f7f",
     "oracle": "#9467bd",
 }
+OURS = ("lag-threshold", "time-lag")  # drawn last, in this order, over the baselines
 WIDTH = 960
 LEFT = 70
 RIGHT = 20
@@ -78,11 +79,12 @@ def _panel(
             'stroke="#000" stroke-dasharray="5,4"/>'
             f'<text x="{WIDTH - RIGHT}" y="{y(reference) - 4:.1f}" text-anchor="end">target</text>'
         )
-    for name, points in series:
+    for name, points in sorted(series, key=lambda line: OURS.index(line[0]) + 1 if line[0] in OURS else 0):
         path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
         color = COLORS.get(name, "#000")
+        width = 2.2 if name in OURS else 1.4
         parts.append(
-            f'<polyline fill="none" stroke="{color}" stroke-width="1.4" points="{path}">'
+            f'<polyline fill="none" stroke="{color}" stroke-width="{width}" points="{path}">'
             f"<title>{name}</title></polyline>"
         )
     return "\n".join(parts)
