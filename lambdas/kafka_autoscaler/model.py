@@ -51,6 +51,14 @@ class GroupLag:
     partitions: tuple[PartitionLag, ...] = ()
     state: str = "Unknown"  # Stable, PreparingRebalance, CompletingRebalance, Empty, Dead, Unknown
     members: int | None = None
+    max_offset_lag: int | None = None  # MSK's MaxOffsetLag, when only aggregates are known
+
+    @property
+    def largest_partition_lag(self) -> int | None:
+        """The lag of the most lagging partition: from the partitions, else from MSK's MaxOffsetLag."""
+        if self.partitions:
+            return max(p.lag for p in self.partitions)
+        return self.max_offset_lag
 
     @property
     def rebalancing(self) -> bool:

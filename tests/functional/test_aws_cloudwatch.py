@@ -197,6 +197,9 @@ STALE = NOW - 30 - 1200  # three datapoints ending 18 minutes ago: the group wen
 def test_lag_from_fresh_metrics_sums_topics(cloudwatch: Any) -> None:
     put_lag(cloudwatch, "orders-processor", "orders", [500, 800, 1200], [20, 30, 45], RECENT)
     put_lag(cloudwatch, "orders-processor", "payments", [10, 10, 300], [5, 5, 90], RECENT)
+    for topic, largest in (("orders", [100, 400, 700]), ("payments", [5, 5, 250])):
+        dims = {"Cluster Name": CLUSTER, "Consumer Group": "orders-processor", "Topic": topic}
+        put(cloudwatch, "MaxOffsetLag", dims, minutes(largest, RECENT))
     calls = count_get_metric_data(cloudwatch)
     source = MskLagMetrics(cloudwatch, CLUSTER)
 
@@ -213,6 +216,7 @@ def test_lag_from_fresh_metrics_sums_topics(cloudwatch: Any) -> None:
         consume_rate=None,
         partition_count=0,
         partitions=(),
+        max_offset_lag=700,  # newest MaxOffsetLag, the larger of the two topics'
     )
 
 
@@ -248,6 +252,7 @@ def test_topics_are_discovered_when_the_binding_lists_none(cloudwatch: Any) -> N
 
     assert observed.groups["orders-processor"].total_lag == 307
     assert observed.groups["orders-processor"].max_time_lag_s == 4.0
+    assert observed.groups["orders-processor"].max_offset_lag is None  # not published: unknown, not 0
     assert "billing" not in observed.groups
     assert observed.problems == ("group billing: MSK publishes no consumer-lag metrics for it in CloudWatch",)
 

@@ -135,6 +135,27 @@ def test_lag_threshold_remembers_its_recommendation() -> None:
     assert "sustained_tasks" not in result.decision.details
 
 
+def aggregates(total_lag: int, max_offset_lag: int | None) -> GroupLag:
+    """What MSK's CloudWatch metrics give: totals, no partitions."""
+    return GroupLag("orders-processor", "cloudwatch", total_lag, None, 100.0, None, 0, max_offset_lag=max_offset_lag)
+
+
+@pytest.mark.parametrize(
+    ("max_offset_lag", "tasks", "why"),
+    [
+        (None, 11, "100 msg/s + 60,000 drained in 60 s = 1,100 msg/s: 11 tasks of 100"),
+        (6_000, 11, "the largest partition is drained by one task within 60 s: no cap"),
+        (54_000, 3, "one partition holds 54,000: one task drains 6,000 of it within 60 s, the rest would idle"),
+    ],
+)
+def test_max_offset_lag_caps_what_one_partition_can_use(max_offset_lag: int | None, tasks: int, why: str) -> None:
+    b = binding(max_tasks=20)
+    d = decide_consumers(b, aggregates(60_000, max_offset_lag), service(1), ScalerState(), NOW).decision
+    assert (d.action, d.desired) == (Action.SCALE_OUT, tasks), why
+    assert d.details["largest_partition_lag"] == max_offset_lag
+    assert ("more tasks cannot share it" in d.message) == (max_offset_lag == 54_000)
+
+
 def test_hot_partition_is_named_in_the_message() -> None:
     g = group(partitions=4, produce=10.0, overrides={0: {"produce_rate": 900.0}})
     d = decide_consumers(binding(), g, service(1), ScalerState(), NOW).decision

@@ -1,9 +1,10 @@
 """Consumer lag from MSK's CloudWatch metrics, and a lag source that falls back to it.
 
-MSK publishes SumOffsetLag and EstimatedMaxTimeLag per consumer group and topic
-(dimensions "Cluster Name", "Consumer Group", "Topic") only while a group is STABLE or
-EMPTY: during a rebalance they vanish. A group whose metrics are missing is left out of
-the result (missing data), never read as zero lag. IAM: cloudwatch:GetMetricData, and
+MSK publishes SumOffsetLag, MaxOffsetLag and EstimatedMaxTimeLag per consumer group and
+topic (dimensions "Cluster Name", "Consumer Group", "Topic") only while a group is STABLE
+or EMPTY: during a rebalance they vanish. A group whose SumOffsetLag is missing is left out
+of the result (missing data), never read as zero lag; a missing MaxOffsetLag or
+EstimatedMaxTimeLag only leaves that figure unknown. IAM: cloudwatch:GetMetricData, and
 cloudwatch:ListMetrics when a binding lists no topics.
 """
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SUM_OFFSET_LAG = "SumOffsetLag"
+MAX_OFFSET_LAG = "MaxOffsetLag"
 MAX_TIME_LAG = "EstimatedMaxTimeLag"
 # How far back a datapoint still counts as the group's current lag: a few publish periods.
 DEFAULT_FRESHNESS_S = 300.0
@@ -55,7 +57,7 @@ class MskLagMetrics:
         queries = [
             metric_query(f"{prefix}_{index}", metric, self._dimensions(group, topic), "Maximum")
             for index, (group, topic) in enumerate(pairs)
-            for prefix, metric in (("lag", SUM_OFFSET_LAG), ("time", MAX_TIME_LAG))
+            for prefix, metric in (("lag", SUM_OFFSET_LAG), ("max", MAX_OFFSET_LAG), ("time", MAX_TIME_LAG))
         ]
         series = fetch_series(self._client, queries, window_start(now, self._freshness_s), now) if queries else {}
         index_of = {pair: index for index, pair in enumerate(pairs)}
@@ -76,6 +78,7 @@ class MskLagMetrics:
                 )
                 continue
             times = [latest(series.get(f"time_{index_of[(group, t)]}", ())) for t in group_topics]
+            largest = [latest(series.get(f"max_{index_of[(group, t)]}", ())) for t in group_topics]
             groups[group] = GroupLag(
                 group_id=group,
                 source="cloudwatch",
@@ -84,6 +87,7 @@ class MskLagMetrics:
                 produce_rate=None,
                 consume_rate=None,
                 partition_count=0,  # unknown from CloudWatch; 0 leaves the task count uncapped
+                max_offset_lag=None if None in largest else max(round(m) for m in largest if m is not None),
             )
         return LagObservation(groups=groups, problems=tuple(problems))
 

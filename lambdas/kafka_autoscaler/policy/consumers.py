@@ -124,11 +124,19 @@ def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, 
             why += f", {math.ceil(tasks)} tasks so that the busiest carries its share of {len(active)} partitions"
         complete = all(p.produce_rate is not None for p in active)
         return Demand(tasks, why, tuple(_label(active[i]) for i in hot), complete, sustained)
-    # Aggregates only (MSK's CloudWatch lag metrics): size from the produce rate when it is
-    # known, otherwise from how far the time lag is above the target.
+    # Aggregates only (MSK's CloudWatch lag metrics): the produce rate, when known, plus the total
+    # lag drained within the target. MaxOffsetLag bounds it as the per-partition cap does above: one
+    # task reads a partition, so lag beyond what one task drains within the target buys idle tasks.
     rate = group.produce_rate or 0.0
-    demand = (rate + group.total_lag / target) / per_task
+    largest = group.max_offset_lag
+    undrainable = max(0.0, largest - per_task * target) if largest is not None else 0.0
+    demand = (rate + (group.total_lag - undrainable) / target) / per_task
     why = f"produce rate {rate:.1f} msg/s and total lag {group.total_lag} msgs (aggregates)"
+    if undrainable:
+        why += (
+            f"; the most lagging partition alone holds {largest} msgs (MaxOffsetLag), more than one task "
+            f"drains within {target:.0f}s, and more tasks cannot share it"
+        )
     known = group.produce_rate is not None
     return Demand(demand, why, complete=known, sustained_tasks=rate / per_task if known else None)
 
@@ -249,6 +257,7 @@ def decide_consumers(
         "task_throughput": round(per_task, 3),
         "task_throughput_source": throughput_source,
         "partitions": group.partition_count,
+        "largest_partition_lag": group.largest_partition_lag,
         "source": group.source,
     }
     if stuck_labels:
