@@ -10,27 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import time
 from collections.abc import Sequence
-from types import FrameType
 
 from kafka import KafkaProducer
 
 from kafka_autoscaler.local.profiles import get_profile, messages_due
+from kafka_autoscaler.local.stop import StopRequest
 
 SEND_INTERVAL_S = 0.02  # how often the producer catches up with the profile
 CLOSE_TIMEOUT_S = 3.0  # a stop must not wait on a broker that is already gone
-
-
-class _Stop:
-    """Set by SIGTERM/SIGINT; the send loop checks it."""
-
-    requested = False
-
-    @classmethod
-    def on_signal(cls, signum: int, frame: FrameType | None) -> None:
-        cls.requested = True
 
 
 def _payload(size: int) -> bytes:
@@ -51,12 +40,12 @@ def produce(
     profile = get_profile(profile_name)
     body = _payload(size)
     sent = 0
-    while not _Stop.requested:
+    while not StopRequest.requested:
         elapsed = time.time() - start_at
         if elapsed > duration_s:
             break
         due = int(messages_due(profile, elapsed, duration_s, base_rate))
-        while sent < due and not _Stop.requested:
+        while sent < due and not StopRequest.requested:
             producer.send(topic, body)
             sent += 1
         time.sleep(SEND_INTERVAL_S)
@@ -79,14 +68,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     get_profile(args.profile)  # fail before connecting on a bad name
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _Stop.on_signal)
+    StopRequest.install()
     producer = KafkaProducer(
         bootstrap_servers=args.bootstrap_servers.split(","), acks=1, linger_ms=5, client_id="demo-producer"
     )
     try:
         start_at = args.start_at if args.start_at is not None else time.time()
-        while time.time() < start_at and not _Stop.requested:
+        while time.time() < start_at and not StopRequest.requested:
             time.sleep(min(SEND_INTERVAL_S * 5, max(0.0, start_at - time.time())))
         produce(producer, args.topic, args.profile, args.duration, args.base_rate, args.size, start_at)
     finally:

@@ -9,14 +9,14 @@ on SIGTERM/SIGINT leaves the group cleanly so the others take its partitions at 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from collections.abc import Sequence
-from types import FrameType
 
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError
+
+from kafka_autoscaler.local.stop import StopRequest
 
 # Small batches keep a member quick to rejoin when the group rebalances.
 MAX_POLL_RECORDS = 10
@@ -25,22 +25,12 @@ COMMIT_INTERVAL_S = 1.0
 CLOSE_TIMEOUT_MS = 3000  # a stop must not wait on a broker that is already gone
 
 
-class _Stop:
-    """Set by SIGTERM/SIGINT; the poll loop checks it."""
-
-    requested = False
-
-    @classmethod
-    def on_signal(cls, signum: int, frame: FrameType | None) -> None:
-        cls.requested = True
-
-
 def consume(consumer: KafkaConsumer, cost_s: float) -> int:
     """Poll, work and commit (at most once a second, and at the end) until a stop is requested."""
     handled = 0
     uncommitted = False
     last_commit = time.monotonic()
-    while not _Stop.requested:
+    while not StopRequest.requested:
         batches = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=MAX_POLL_RECORDS)
         records = [record for batch in batches.values() for record in batch]
         for _ in records:
@@ -77,8 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.cost_ms < 0:
         raise SystemExit(f"--cost-ms must not be negative, got {args.cost_ms}")
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _Stop.on_signal)
+    StopRequest.install()
     consumer = KafkaConsumer(
         args.topic,
         bootstrap_servers=args.bootstrap_servers.split(","),
