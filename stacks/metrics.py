@@ -52,26 +52,27 @@ def _group_topic(cluster_name: str, group_id: str, topic: str) -> dict[str, str]
     }
 
 
-def msk_max_time_lag(cluster_name: str, group_id: str, topics: list[str]) -> cloudwatch.MathExpression:
-    """The group's worst EstimatedMaxTimeLag (seconds) over its topics, as MSK measures it."""
+def _over_topics(
+    metric_name: str, function: str, cluster_name: str, group_id: str, topics: list[str], label: str
+) -> cloudwatch.MathExpression:
+    """`function` (MAX or SUM) of one of MSK's per-topic consumer-lag metrics over the group's topics."""
     lags = {
-        f"t{index}": _msk("EstimatedMaxTimeLag", _group_topic(cluster_name, group_id, topic), "Maximum", ONE_MINUTE)
+        f"t{index}": _msk(metric_name, _group_topic(cluster_name, group_id, topic), "Maximum", ONE_MINUTE)
         for index, topic in enumerate(topics)
     }
     return cloudwatch.MathExpression(
-        expression=f"MAX([{', '.join(lags)}])", using_metrics=lags, label=f"{group_id} time lag", period=ONE_MINUTE
+        expression=f"{function}([{', '.join(lags)}])", using_metrics=lags, label=label, period=ONE_MINUTE
     )
+
+
+def msk_max_time_lag(cluster_name: str, group_id: str, topics: list[str]) -> cloudwatch.MathExpression:
+    """The group's worst EstimatedMaxTimeLag (seconds) over its topics, as MSK measures it."""
+    return _over_topics("EstimatedMaxTimeLag", "MAX", cluster_name, group_id, topics, f"{group_id} time lag")
 
 
 def msk_total_offset_lag(cluster_name: str, group_id: str, topics: list[str]) -> cloudwatch.MathExpression:
     """The group's total SumOffsetLag (messages) over its topics, as MSK measures it."""
-    lags = {
-        f"t{index}": _msk("SumOffsetLag", _group_topic(cluster_name, group_id, topic), "Maximum", ONE_MINUTE)
-        for index, topic in enumerate(topics)
-    }
-    return cloudwatch.MathExpression(
-        expression=f"SUM([{', '.join(lags)}])", using_metrics=lags, label=f"{group_id} offset lag", period=ONE_MINUTE
-    )
+    return _over_topics("SumOffsetLag", "SUM", cluster_name, group_id, topics, f"{group_id} offset lag")
 
 
 def scaler_group_metric(metric_name: str, group_id: str, statistic: str = "Maximum") -> cloudwatch.Metric:
