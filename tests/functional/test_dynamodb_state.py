@@ -26,6 +26,7 @@ from kafka_autoscaler.ports import StateConflictError
 from kafka_autoscaler.state.codec import StateCodecError
 from kafka_autoscaler.state.dynamodb import LOG_TTL_S, DynamoStateStore
 from moto import mock_aws
+from moto_tables import create_state_table
 
 REGION = "eu-west-1"
 TABLE = "kafka-autoscaler-state"
@@ -38,15 +39,7 @@ ITEM_LIMIT = 350 * 1024
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(client, TABLE)
         client.update_time_to_live(
             TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
         )

@@ -24,6 +24,7 @@ from kafka_autoscaler.handlers.wiring import AwsClients, HandlerEnv, build_aws_p
 from kafka_autoscaler.ports import Ports
 from kafka_autoscaler.state.dynamodb import DynamoStateStore
 from moto import mock_aws
+from moto_tables import create_state_table
 
 REGION = "eu-west-1"  # the region of builders.CLUSTER_ARN
 TABLE = "kafka-autoscaler-state"
@@ -124,15 +125,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         monkeypatch.setenv("SNS_TOPIC_ARN", topic)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(dynamodb, TABLE)
         lagging = group(produce=40.0, lag=1200)  # needs 12 tasks where 4 run (see the engine tests)
         world = FakeWorld(
             cluster=None,

@@ -27,6 +27,7 @@ from kafka_autoscaler.ports import ActionError, Ports
 from kafka_autoscaler.report import Message
 from kafka_autoscaler.state.dynamodb import DynamoStateStore
 from moto import mock_aws
+from moto_tables import create_state_table
 
 REGION = "eu-west-1"
 TABLE = "kafka-autoscaler-state"
@@ -108,15 +109,7 @@ def test_read_only_ports_change_nothing_and_write_nothing(environment: Path) -> 
     cfg = config(consumers=[binding().model_dump(mode="json")])
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(dynamodb, TABLE)
         DynamoStateStore(dynamodb, TABLE, cfg.cluster.arn).save(ScalerState(task_throughput={"g": 9.0}), [], 1.0)
         out = io.StringIO()
         ports = build_aws_ports(
