@@ -112,7 +112,8 @@ def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, 
     target = binding.target_time_lag_s
     if group.partitions:
         active = [p for p in group.partitions if _label(p) not in stuck]
-        tasks, packed, hot = partition_tasks([(p.produce_rate or 0.0) + p.lag / target for p in active], per_task)
+        needs = [(p.produce_rate or 0.0) + p.lag / target for p in active]
+        tasks, raised_by_packing, hot = partition_tasks(needs, per_task)
         sustained, _, _ = partition_tasks([p.produce_rate or 0.0 for p in active], per_task)
         rate = sum(p.produce_rate or 0.0 for p in active)
         backlog = sum(p.lag for p in active)
@@ -120,7 +121,7 @@ def time_lag_demand(group: GroupLag, binding: ConsumerBinding, per_task: float, 
             f"produce rate {rate:.1f} msg/s plus a backlog of {backlog} msgs drained within "
             f"{target:.0f}s, at {per_task:.1f} msg/s per task"
         )
-        if packed:
+        if raised_by_packing:
             why += f", {math.ceil(tasks)} tasks so that the busiest carries its share of {len(active)} partitions"
         complete = all(p.produce_rate is not None for p in active)
         return Demand(tasks, why, tuple(_label(active[i]) for i in hot), complete, sustained)
@@ -273,9 +274,9 @@ def decide_consumers(
     # What the scale-in window remembers of this tick: the count for the produce rate alone,
     # so that tasks bought to drain a backlog go once it is drained, not a window later.
     remembered = recommendation
-    if demand_in.sustained_tasks is not None:
+    if demand.sustained_tasks is not None and demand_in.sustained_tasks is not None:
         remembered = min(recommendation, task_count(demand_in.sustained_tasks, group, binding)[0])
-        details["sustained_tasks"] = round(demand.sustained_tasks or 0.0, 3)
+        details["sustained_tasks"] = round(demand.sustained_tasks, 3)
 
     behind = lagging_partitions(group, binding, stuck_labels | set(demand.hot_partitions))
     if behind and desired <= current and bound_reason is not Reason.AT_MAX:
