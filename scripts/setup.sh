@@ -18,7 +18,7 @@ if [[ ! -f $stamp || requirements.txt -nt $stamp || requirements-dev.txt -nt $st
     touch "$stamp"
 fi
 
-bash kafka/fetch.sh
+bash local-kafka/fetch.sh
 
 if [[ -f package-lock.json && ( ! -d node_modules || package-lock.json -nt node_modules ) ]]; then
     npm ci --no-audit --no-fund --loglevel=error

@@ -22,28 +22,6 @@ SNS_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_
 # MSK accepts at most 16384 GiB of EBS storage per broker.
 MSK_MAX_VOLUME_GIB = 16384
 
-# Recommended partitions (leaders and followers) per Standard broker, from the MSK
-# developer guide's "Right-size your cluster" table.
-RECOMMENDED_PARTITIONS_PER_BROKER: dict[str, int] = {
-    "kafka.t3.small": 300,
-    "kafka.m5.large": 1000,
-    "kafka.m5.xlarge": 1000,
-    "kafka.m5.2xlarge": 2000,
-    "kafka.m5.4xlarge": 4000,
-    "kafka.m5.8xlarge": 4000,
-    "kafka.m5.12xlarge": 4000,
-    "kafka.m5.16xlarge": 4000,
-    "kafka.m5.24xlarge": 4000,
-    "kafka.m7g.large": 1000,
-    "kafka.m7g.xlarge": 1000,
-    "kafka.m7g.2xlarge": 2000,
-    "kafka.m7g.4xlarge": 4000,
-    "kafka.m7g.8xlarge": 4000,
-    "kafka.m7g.12xlarge": 4000,
-    "kafka.m7g.16xlarge": 4000,
-}
-DEFAULT_PARTITIONS_PER_BROKER = 1000
-
 
 class ConfigError(Exception):
     """The configuration file is missing, unreadable or invalid.

@@ -10,7 +10,7 @@ from kafka_autoscaler.local.cluster import LocalKafkaCluster
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "integration: needs the real local Kafka cluster (jars fetched by kafka/fetch.sh)"
+        "markers", "integration: needs the real local Kafka cluster (jars fetched by local-kafka/fetch.sh)"
     )
 
 

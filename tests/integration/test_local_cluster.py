@@ -132,7 +132,7 @@ def test_stop_ends_every_process_and_removes_work_dir() -> None:
 
 
 def test_missing_jars_give_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(KafkaJarsMissingError, match=r"kafka/fetch\.sh"):
+    with pytest.raises(KafkaJarsMissingError, match=r"local-kafka/fetch\.sh"):
         LocalKafkaCluster(libs_dir=tmp_path).start()
 
 

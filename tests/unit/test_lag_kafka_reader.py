@@ -12,10 +12,11 @@ from kafka.structs import OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
 from kafka_autoscaler.cli.lag import GroupView, PartitionView, _seconds, as_table
 from kafka_autoscaler.config import ClusterSettings, ConsumerBinding, EcsService
 from kafka_autoscaler.lag.health import Status
+from kafka_autoscaler.lag.observation import partition_lag
 from kafka_autoscaler.lag.timelag import TimeLag
 from kafka_autoscaler.model import GroupLag, OffsetSample, PartitionLag, ScalerState
 from kafka_autoscaler.observe.kafka_client import KafkaAuthError, ScramCredentials, admin_kwargs
-from kafka_autoscaler.observe.kafka_lag import KafkaLagSource, partition_lag
+from kafka_autoscaler.observe.kafka_lag import KafkaLagSource
 
 ARN = "arn:aws:kafka:eu-west-1:123456789012:cluster/orders/6f1d2c3b-1a2b"
 NOW = 1000.0

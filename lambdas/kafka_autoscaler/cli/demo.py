@@ -1,6 +1,6 @@
 """`kafka-autoscaler demo`: the autoscaler against a real Kafka cluster on this machine.
 
-Needs Java 17+ and the Kafka jars (`bash kafka/fetch.sh`, run by scripts/setup.sh).
+Needs Java 17+ and the Kafka jars (`bash local-kafka/fetch.sh`, run by scripts/setup.sh).
 """
 
 from __future__ import annotations

@@ -26,16 +26,11 @@ from kafka_autoscaler.lag.health import (
     group_status,
     partition_status,
 )
+from kafka_autoscaler.lag.observation import GroupOffsets, OffsetsRead, build_observation, consumer_position
 from kafka_autoscaler.lag.timelag import TimeLag, estimate_time_lag
 from kafka_autoscaler.model import GroupLag, OffsetSample, PartitionLag, ScalerState
 from kafka_autoscaler.observe.kafka_client import base_kwargs
-from kafka_autoscaler.observe.kafka_lag import (
-    GroupOffsets,
-    KafkaLagSource,
-    OffsetsRead,
-    build_observation,
-    consumer_position,
-)
+from kafka_autoscaler.observe.kafka_lag import KafkaLagSource
 
 EXIT_UNREADABLE = 1
 UNKNOWN = "n/a"

@@ -2,7 +2,7 @@
 
 One controller process (``process.roles=controller``) and N broker processes
 (``process.roles=broker``), each ``java kafka.Kafka`` run from the jars that
-``kafka/fetch.sh`` puts in ``.cache/kafka/libs`` (or ``$KAFKA_AUTOSCALER_KAFKA_LIBS``).
+``local-kafka/fetch.sh`` puts in ``.cache/kafka/libs`` (or ``$KAFKA_AUTOSCALER_KAFKA_LIBS``).
 Brokers can be added and stopped while the cluster runs. Every process is stopped
 by its pid on ``stop()``, at interpreter exit and on SIGINT/SIGTERM; on Linux a
 broker also dies with the Python process that started it.
@@ -101,7 +101,7 @@ def _checked_libs(libs: Path) -> Path:
     for prefix in ("kafka_2.13-", "kafka-tools-"):
         if not any(libs.glob(f"{prefix}*.jar")):
             raise KafkaJarsMissingError(
-                f"no {prefix}*.jar in {libs}: run kafka/fetch.sh (or point {LIBS_ENV} at the jars)"
+                f"no {prefix}*.jar in {libs}: run local-kafka/fetch.sh (or point {LIBS_ENV} at the jars)"
             )
     return libs
 

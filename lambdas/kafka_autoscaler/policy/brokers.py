@@ -11,7 +11,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kafka_autoscaler.config import DEFAULT_PARTITIONS_PER_BROKER, RECOMMENDED_PARTITIONS_PER_BROKER, BrokerPolicy
+from kafka_autoscaler.config import BrokerPolicy
+from kafka_autoscaler.instances import recommended_partitions
 from kafka_autoscaler.model import (
     Action,
     BrokerLoad,
@@ -77,7 +78,7 @@ def latest_mean(series: Sequence[Sample], now: float, window_s: float) -> float 
 def partition_limit(policy: BrokerPolicy, instance_type: str) -> int:
     if policy.max_partitions_per_broker is not None:
         return policy.max_partitions_per_broker
-    return RECOMMENDED_PARTITIONS_PER_BROKER.get(instance_type, DEFAULT_PARTITIONS_PER_BROKER)
+    return recommended_partitions(instance_type)
 
 
 def _decision(action: Action, current: int, desired: int, reason: Reason, message: str, **details: object) -> Decision:
