@@ -118,6 +118,13 @@ class ConsumerMode(StrEnum):
     LAG_THRESHOLD = "lag_threshold"
 
 
+class GroupType(StrEnum):
+    """Which kind of Kafka group a binding scales (KIP-848 and classic groups are both "consumer")."""
+
+    CONSUMER = "consumer"
+    SHARE = "share"  # KIP-932: members share partitions, so they may outnumber them
+
+
 class EcsService(_Strict):
     cluster: str = Field(min_length=1, description="ECS cluster name")
     service: str = Field(min_length=1, description="ECS service name")
@@ -149,6 +156,9 @@ class ConsumerBinding(_Strict):
     even_partition_spread: bool = False
     stuck_partition_after_s: int = Field(default=300, ge=30)
     cooldown_s: int = Field(default=60, ge=0, description="Least time between two scale-outs")
+    group_type: GroupType = Field(
+        default=GroupType.CONSUMER, description="share: a KIP-932 share group, scaled with no partition cap"
+    )
 
     @property
     def key(self) -> str:

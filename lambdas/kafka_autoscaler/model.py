@@ -52,6 +52,7 @@ class GroupLag:
     state: str = "Unknown"  # Stable, PreparingRebalance, CompletingRebalance, Empty, Dead, Unknown
     members: int | None = None
     max_offset_lag: int | None = None  # MSK's MaxOffsetLag, when only aggregates are known
+    group_type: str = "consumer"  # "consumer" (classic or KIP-848) or "share" (KIP-932: no partition cap)
 
     @property
     def largest_partition_lag(self) -> int | None:

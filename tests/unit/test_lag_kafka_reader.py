@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from kafka.errors import GroupAuthorizationFailedError, KafkaConnectionError
+from kafka.errors import GroupAuthorizationFailedError, IncompatibleBrokerVersion, KafkaConnectionError
 from kafka.structs import OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
 from kafka_autoscaler.cli.lag import GroupView, PartitionView, _seconds, as_table
 from kafka_autoscaler.config import ClusterSettings, ConsumerBinding, EcsService
@@ -115,7 +115,12 @@ def test_a_group_unknown_to_describe_but_with_commits_is_reported_without_member
         def describe_groups(self, ids: list[str]) -> dict[str, Any]:
             return {g: {"group_state": "Dead", "error": "GroupIdNotFoundError", "members": []} for g in ids}
 
-    group = KafkaLagSource(NewProtocolAdmin()).read([_binding("kip848")], ScalerState(), NOW).groups["kip848"]
+    class OldBroker:  # before Kafka 4.0: no ConsumerGroupDescribe
+        def describe_consumer_groups(self, ids: list[str]) -> dict[str, Any]:
+            raise IncompatibleBrokerVersion("ConsumerGroupDescribe")
+
+    source = KafkaLagSource(NewProtocolAdmin(), requests=OldBroker())  # type: ignore[arg-type]
+    group = source.read([_binding("kip848")], ScalerState(), NOW).groups["kip848"]
     assert (group.state, group.members) == ("Unknown", None)
 
 

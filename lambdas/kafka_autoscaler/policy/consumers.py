@@ -187,7 +187,12 @@ def task_count(raw_tasks: float, group: GroupLag, binding: ConsumerBinding) -> t
     notes: list[str] = []
     # Why: a partition is consumed by one member at most; tasks beyond the partition
     # count idle. (KEDA issue 4483: integer division let it ask for one more.)
-    if not binding.allow_more_tasks_than_partitions and group.partition_count and desired > group.partition_count:
+    if (
+        not binding.allow_more_tasks_than_partitions
+        and group.group_type != "share"
+        and group.partition_count
+        and desired > group.partition_count
+    ):
         desired = group.partition_count
         reason = Reason.CAPPED_AT_PARTITIONS
         notes.append(f"capped at the {group.partition_count} partitions")
