@@ -7,12 +7,13 @@ The same schema is used by the Lambda at cold start, by `cdk synth` and by
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CLUSTER_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:kafka:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>[A-Za-z0-9-]+)/(?P<uuid>[A-Za-z0-9-]+)$"
@@ -21,6 +22,13 @@ SNS_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_
 
 # MSK accepts at most 16384 GiB of EBS storage per broker.
 MSK_MAX_VOLUME_GIB = 16384
+# The AWS APIs take counts as 32-bit integers (ECS desiredCount, MSK targetNumberOfBrokerNodes):
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html
+INT32_MAX = 2**31 - 1
+# Kafka's topic name rules (org.apache.kafka.common.internals.Topic.validate): at most 249
+# characters of [a-zA-Z0-9._-], and not "." or "..".
+TOPIC_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+MAX_DEPTH = 20  # nesting levels a configuration file may have; the schema itself needs 4
 
 
 class ConfigError(Exception):
@@ -36,10 +44,29 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s) in the configuration:\n{listing}")
 
 
-class _Strict(BaseModel):
-    """Unknown keys are errors: a typo must not silently fall back to a default."""
+class _AtPathError(ValueError):
+    """A model-level problem that belongs to a field below the model: `path` is relative to it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default.
+
+    Infinities and NaN are refused (`.inf` throughput would size for nothing), and so is an
+    integer beyond the 32-bit range the AWS APIs take.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _int32(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT32_MAX:
+            raise ValueError(f"{value} is beyond the 32-bit range the AWS APIs accept (at most {INT32_MAX})")
+        return value
 
 
 class AuthMechanism(StrEnum):
@@ -91,7 +118,9 @@ class ClusterSettings(_Strict):
         for server in value.split(","):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit():
-                raise ValueError(f"'{server}' is not host:port")
+                raise ValueError(f"'{server.strip()}' is not host:port (the port is needed: 9098 for IAM, ...)")
+            if not 1 <= int(port) <= 65535:
+                raise ValueError(f"'{server.strip()}': port {port} is not from 1 to 65535")
         return value
 
     @property
@@ -130,11 +159,32 @@ class EcsService(_Strict):
     service: str = Field(min_length=1, description="ECS service name")
 
 
+def _topic_name(name: str) -> str:
+    if name in {".", ".."}:
+        raise ValueError(f"'{name}' is not a legal Kafka topic name")
+    if not TOPIC_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"'{name[:60]}' is not a Kafka topic name: 1 to 249 characters of letters, digits, '.', '_' and '-'"
+        )
+    return name
+
+
+def _group_id(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if value != value.strip():
+        raise ValueError(f"'{value}' has leading or trailing whitespace; Kafka would read it as another group")
+    return value
+
+
+TopicName = Annotated[str, AfterValidator(_topic_name)]
+
+
 class ConsumerBinding(_Strict):
     """One consumer group and the ECS service whose tasks consume for it."""
 
-    group_id: str = Field(min_length=1)
-    topics: list[str] = Field(default_factory=list, description="Empty: every topic the group commits to")
+    group_id: Annotated[str, AfterValidator(_group_id)] = Field(min_length=1)
+    topics: list[TopicName] = Field(default_factory=list, description="Empty: every topic the group commits to")
     ecs: EcsService
     min_tasks: int = Field(default=1, ge=0)
     max_tasks: int = Field(default=10, ge=1)
@@ -265,14 +315,22 @@ class AutoscalerConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_bindings(self) -> Self:
-        seen: set[str] = set()
-        for binding in self.consumers:
-            if binding.group_id in seen:
-                raise ValueError(f"consumer group '{binding.group_id}' is bound twice")
-            seen.add(binding.group_id)
-        services = [(b.ecs.cluster, b.ecs.service) for b in self.consumers]
-        if len(services) != len(set(services)):
-            raise ValueError("two consumer bindings scale the same ECS service")
+        groups: dict[str, int] = {}
+        services: dict[tuple[str, str], int] = {}
+        for i, binding in enumerate(self.consumers):
+            service = (binding.ecs.cluster, binding.ecs.service)
+            if binding.group_id in groups:
+                raise _AtPathError(
+                    ("consumers", i, "group_id"),
+                    f"consumer group '{binding.group_id}' is bound twice (also consumers.{groups[binding.group_id]})",
+                )
+            if service in services:
+                raise _AtPathError(
+                    ("consumers", i, "ecs"),
+                    f"ECS service {'/'.join(service)} is scaled by two bindings (also consumers.{services[service]})",
+                )
+            groups.setdefault(binding.group_id, i)
+            services.setdefault(service, i)
         return self
 
     def binding(self, group_id: str) -> ConsumerBinding:
@@ -283,7 +341,9 @@ class AutoscalerConfig(_Strict):
 
 
 def _describe(error: dict[str, Any]) -> str:
-    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    cause = error.get("ctx", {}).get("error")
+    loc = (*error["loc"], *cause.path) if isinstance(cause, _AtPathError) else error["loc"]
+    path = ".".join(str(part) for part in loc) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown field (check its spelling)"
@@ -314,10 +374,61 @@ def load_config(path: str | Path) -> AutoscalerConfig:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(source, [f"cannot read the file: {error.strerror}"]) from None
+    except UnicodeDecodeError as error:
+        problem = f"not UTF-8 text: byte 0x{error.object[error.start]:02x} at position {error.start}"
+        raise ConfigError(source, [problem]) from None
+    return parse_config(load_yaml(text, source), source)
+
+
+def load_yaml(text: str, source: str = "config") -> object:
+    """The YAML document in `text`; a duplicate key, nesting beyond MAX_DEPTH or bad syntax is a ConfigError."""
+    loader: _UniqueKeyLoader | None = None
     try:
-        data = yaml.safe_load(text)
+        loader = _UniqueKeyLoader(text)  # refuses unprintable characters already
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_node(node, (), 0)
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(source, [f"{where}not valid YAML ({getattr(error, 'problem', error)})"]) from None
-    return parse_config(data, source)
+    except RecursionError:
+        raise ConfigError(source, [f"(top level): nested more than {MAX_DEPTH} levels deep"]) from None
+    except _NodeError as error:
+        raise ConfigError(source, [str(error)]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, used node by node so the document is checked before it is built."""
+
+
+class _NodeError(Exception):
+    """A duplicate key or too deep a nesting, with the field's path and line."""
+
+
+def _check_node(node: yaml.Node, path: tuple[str | int, ...], depth: int) -> None:
+    """Refuse duplicate keys (PyYAML keeps the last one silently) and nesting beyond MAX_DEPTH."""
+    where = ".".join(str(p) for p in path) or "(top level)"
+    if depth > MAX_DEPTH:
+        raise _NodeError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    for key, child in _children(node):
+        if isinstance(node, yaml.MappingNode) and isinstance(key, str):
+            keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+            if keys.count(key) > 1:
+                line = next(k.start_mark.line + 1 for k, _ in reversed(node.value) if k.value == key)
+                field = ".".join(str(p) for p in (*path, key))
+                raise _NodeError(f"{field}: duplicate key (again at line {line}); only one value is allowed")
+        _check_node(child, (*path, key), depth + 1)
+
+
+def _children(node: yaml.Node) -> Iterator[tuple[str | int, yaml.Node]]:
+    if isinstance(node, yaml.MappingNode):
+        for key, child in node.value:
+            yield (key.value if isinstance(key, yaml.ScalarNode) else "?"), child
+    elif isinstance(node, yaml.SequenceNode):
+        yield from enumerate(node.value)

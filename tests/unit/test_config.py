@@ -44,7 +44,11 @@ BROKEN = [
     (lambda d: d["cluster"].update(bootstrap_servers="b-1:abc"), "cluster.bootstrap_servers", "not host:port"),
     (lambda d: d["cluster"]["auth"].update(mechanism="scram"), "cluster.auth", "scram_secret_arn is required"),
     (lambda d: d.update(dryrun=True), "dryrun", "unknown field"),
-    (lambda d: d["consumers"].append(dict(d["consumers"][0])), "(top level)", "bound twice"),
+    (
+        lambda d: d["consumers"].append(dict(d["consumers"][0])),
+        "consumers.2.group_id",
+        "bound twice (also consumers.0)",
+    ),
 ]
 
 

@@ -6,7 +6,10 @@ Four shapes start a tick:
 - an alarm invoking the function as its action ("source": "aws.cloudwatch", "alarmData");
 - an alarm notification through SNS (Records[0].EventSource "aws:sns", the alarm as JSON text).
 Any other event is an IgnoredEvent. One of these shapes with parts missing or unreadable
-raises MalformedEventError naming what is wrong.
+raises MalformedEventError naming what is wrong, and so does an alarm state CloudWatch does
+not have (OK, ALARM, INSUFFICIENT_DATA:
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-evaluation.html#alarm-states)
+and an SNS message nested deeper than any alarm notification is.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any, Literal
 
 SCHEDULED = "Scheduled Event"
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+ALARM_STATES = frozenset({"OK", "ALARM", "INSUFFICIENT_DATA"})
+MAX_MESSAGE_DEPTH = 32  # an alarm notification nests 4 levels (Trigger.Metrics[].MetricStat.Metric)
 
 
 class MalformedEventError(Exception):
@@ -85,7 +90,19 @@ def _alarm_data(data: object, via: Literal["eventbridge", "lambda_action"], wher
         raise MalformedEventError(f"{where} has no 'alarmName'")
     if state is None:
         raise MalformedEventError(f"{where} of alarm {name} has no 'state.value'")
-    return AlarmTrigger(via, name, state, _state_value(data.get("previousState")))
+    previous = _state_value(data.get("previousState"))
+    return AlarmTrigger(via, name, _known_state(state, name, "state.value"), _known_previous(previous, name))
+
+
+def _known_state(state: str, alarm: str, field: str) -> str:
+    if state not in ALARM_STATES:
+        allowed = ", ".join(sorted(ALARM_STATES))
+        raise MalformedEventError(f"alarm {alarm}: {field} {state[:40]!r} is not a CloudWatch alarm state ({allowed})")
+    return state
+
+
+def _known_previous(state: str | None, alarm: str) -> str | None:
+    return None if state is None else _known_state(state, alarm, "the previous state")
 
 
 def _state_value(state: object) -> str | None:
@@ -103,10 +120,28 @@ def _sns_alarm(records: list[Any]) -> AlarmTrigger:
         alarm = json.loads(text)
     except json.JSONDecodeError as error:
         raise MalformedEventError(f"the SNS message is not JSON ({error.msg} at character {error.pos})") from None
+    except RecursionError:
+        raise MalformedEventError("the SNS message nests too deeply to be an alarm notification") from None
+    if _depth(alarm) > MAX_MESSAGE_DEPTH:
+        raise MalformedEventError(f"the SNS message nests more than {MAX_MESSAGE_DEPTH} levels deep")
     if not isinstance(alarm, Mapping) or not isinstance(alarm.get("AlarmName"), str):
         raise MalformedEventError("the SNS message is JSON but not a CloudWatch alarm notification (no 'AlarmName')")
     state = alarm.get("NewStateValue")
     if not isinstance(state, str) or not state:
         raise MalformedEventError(f"the SNS alarm notification of {alarm['AlarmName']} has no 'NewStateValue'")
+    name = alarm["AlarmName"]
     previous = alarm.get("OldStateValue")
-    return AlarmTrigger("sns", alarm["AlarmName"], state, previous if isinstance(previous, str) else None)
+    previous = previous if isinstance(previous, str) and previous else None
+    return AlarmTrigger("sns", name, _known_state(state, name, "NewStateValue"), _known_previous(previous, name))
+
+
+def _depth(value: object, limit: int = MAX_MESSAGE_DEPTH) -> int:
+    """Levels of nested objects and arrays in a parsed JSON value, counted no further than `limit` + 1."""
+    depth, level = 0, [value]
+    while depth <= limit:
+        containers = [node for node in level if isinstance(node, Mapping | list)]
+        if not containers:
+            return depth
+        depth += 1
+        level = [child for node in containers for child in (node.values() if isinstance(node, Mapping) else node)]
+    return depth
