@@ -191,13 +191,14 @@ def test_reader_matches_kafka_tool_per_partition(scenario: Scenario) -> None:
     assert set(observed.commits) == {f"{g}|{t}:{p}" for (g, t, p), row in tool.items() if row.current is not None}
 
 
-def test_bound_topics_limit_the_partitions_and_a_missing_topic_is_named(scenario: Scenario) -> None:
-    observed = KafkaLagSource(scenario.admin).read(
-        [_binding(ACTIVE, [PAYMENTS, f"lag-absent-{RUN}"])], ScalerState(), time.time()
-    )
+def test_bound_topics_limit_the_partitions_and_a_missing_topic_makes_the_group_missing(scenario: Scenario) -> None:
+    observed = KafkaLagSource(scenario.admin).read([_binding(ACTIVE, [PAYMENTS])], ScalerState(), time.time())
     assert {p.topic for p in observed.groups[ACTIVE].partitions} == {PAYMENTS}
     assert observed.groups[ACTIVE].partition_count == 3
-    assert any(f"lag-absent-{RUN}" in problem for problem in observed.problems)
+    absent = f"lag-absent-{RUN}"
+    observed = KafkaLagSource(scenario.admin).read([_binding(ACTIVE, [PAYMENTS, absent])], ScalerState(), time.time())
+    assert observed.groups == {}, "a bound topic that cannot be described is missing data, not lag 0"
+    assert any(f"'{absent}' (UnknownTopicOrPartitionError) could not be described" in p for p in observed.problems)
 
 
 def test_all_groups_from_the_tool_and_the_command_agree(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> None:

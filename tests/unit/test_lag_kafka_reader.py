@@ -171,7 +171,8 @@ def test_table_aligns_columns_and_says_na_for_what_one_read_cannot_tell() -> Non
     )
     lines = as_table([GroupView(group, views, Status.ERR)]).splitlines()
     assert lines[0] == ("group g: state Stable, members 2, partitions 2, total lag 25, max time lag n/a, status ERR")
-    header, first, second = lines[2:]
+    header, first, second, _, note = lines[2:]
+    assert note.startswith(">= : a lower bound")
     assert first.split() == ["g", "orders", "0", "100", "120", "20", "n/a", "n/a", "n/a", "n/a"]
     assert second.split() == ["g", "orders", "11", "-", "5", "5", ">=3.0s", "1.5", "n/a", "STALL"]
     assert header.index("STATUS") == second.index("STALL") == first.rindex("n/a")

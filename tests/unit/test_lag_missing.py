@@ -90,7 +90,8 @@ class Admin:
                 "name": t,
                 "error_code": 0 if t in self.topics else 3,  # UNKNOWN_TOPIC_OR_PARTITION
                 "partitions": [
-                    {"partition_index": p, "leader_id": self.leaders.get((t, p), 1)} for p in range(self.topics.get(t, 0))
+                    {"partition_index": p, "leader_id": self.leaders.get((t, p), 1)}
+                    for p in range(self.topics.get(t, 0))
                 ],
             }
             for t in topics
@@ -111,8 +112,9 @@ def test_a_deleted_topic_makes_its_group_missing_not_lag_zero() -> None:
     admin = Admin({TOPIC: 2})
     observed = KafkaLagSource(admin).read([_binding("a", TOPIC), _binding("b", "gone")], ScalerState(), NOW)
     assert set(observed.groups) == {"a"}
-    assert "group b: lag unknown: topic 'gone' (UnknownTopicOrPartitionError) could not be described" in (
-        observed.problems[0]
+    assert (
+        "group b: lag unknown: topic 'gone' (UnknownTopicOrPartitionError) could not be described"
+        in (observed.problems[0])
     )
 
 
@@ -159,7 +161,10 @@ def test_a_kip848_group_takes_state_members_and_assignment_from_consumer_group_d
 def test_a_share_group_is_judged_from_its_start_offsets_and_a_missing_one_is_missing() -> None:
     share = {"queue": DescribedGroup("queue", "Stable", 5, frozenset({(TOPIC, 0)}))}
     source = KafkaLagSource(Admin({TOPIC: 2}), requests=Requests({}, share))
-    bindings = [_binding("queue", TOPIC, group_type=GroupType.SHARE), _binding("nope", TOPIC, group_type=GroupType.SHARE)]
+    bindings = [
+        _binding("queue", TOPIC, group_type=GroupType.SHARE),
+        _binding("nope", TOPIC, group_type=GroupType.SHARE),
+    ]
     observed = source.read(bindings, ScalerState(), NOW)
     assert set(observed.groups) == {"queue"}
     group = observed.groups["queue"]

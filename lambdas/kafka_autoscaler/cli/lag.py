@@ -1,8 +1,11 @@
 """`kafka-autoscaler lag`: consumer lag per group and partition, as the scaler reads it.
 
-One read has no history, so the command reads twice, `--interval` seconds apart, and
-derives rates, time lag and Burrow's status from the two reads; "n/a" marks what one
-read cannot tell. Exit 1 when Kafka cannot be reached or a requested group cannot be read.
+One read has no history, so the command reads `--samples` times (3 by default), `--interval`
+seconds apart, and derives rates, time lag and Burrow's status from the reads; "n/a" marks
+what they cannot tell. Time lag from offsets is a lower bound (">=") when the oldest
+unconsumed message is older than the first read; `--exact` reads that message's timestamp
+instead. Classic, KIP-848 and share groups are listed (ListGroups tells their type).
+Exit 1 when Kafka cannot be reached or a requested group cannot be read or does not exist.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,16 +30,19 @@ from kafka_autoscaler.lag.health import (
     group_status,
     partition_status,
 )
-from kafka_autoscaler.lag.observation import GroupOffsets, OffsetsRead, build_observation, consumer_position
+from kafka_autoscaler.lag.observation import TP, GroupOffsets, OffsetsRead, build_observation, consumer_position
 from kafka_autoscaler.lag.timelag import TimeLag, estimate_time_lag
 from kafka_autoscaler.model import GroupLag, OffsetSample, PartitionLag, ScalerState
 from kafka_autoscaler.observe.kafka_client import base_kwargs
 from kafka_autoscaler.observe.kafka_lag import KafkaLagSource
+from kafka_autoscaler.observe.record_times import consumer_for, record_timestamps
 
 EXIT_UNREADABLE = 1
 UNKNOWN = "n/a"
-# ListGroups protocol types Kafka's own tool counts as consumer groups ("" = commits only).
+# ListGroups protocol types of the groups shown: consumer groups ("" = commits only) and share groups.
 CONSUMER_PROTOCOL_TYPES = {"consumer", ""}
+SHARE = "share"
+CONNECT_TIMEOUT_S = 2.0  # a refused or silent address fails this fast, not after the whole --timeout
 
 
 class LagCommandError(Exception):
@@ -44,10 +51,21 @@ class LagCommandError(Exception):
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("lag", help="show consumer lag per group and partition")
-    parser.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT", help="a Kafka broker (plaintext)")
+    parser.add_argument(
+        "--bootstrap-server", required=True, type=_servers, metavar="HOST:PORT", help="a Kafka broker (plaintext)"
+    )
     parser.add_argument("--group", action="append", default=[], metavar="G", help="a group (repeat; default: all)")
     parser.add_argument(
-        "--interval", type=_seconds, default=5.0, metavar="S", help="seconds between the two reads (0: one read)"
+        "--interval", type=_seconds, default=5.0, metavar="S", help="seconds between reads (0: one read)"
+    )
+    parser.add_argument(
+        "--samples", type=_count, default=3, metavar="N", help="reads to judge status on (Burrow needs 3)"
+    )
+    parser.add_argument(
+        "--exact", action="store_true", help="time lag from the timestamp of each lagging partition's next record"
+    )
+    parser.add_argument(
+        "--exact-timeout", type=_positive_seconds, default=10.0, metavar="S", help="give up on --exact after S seconds"
     )
     parser.add_argument(
         "--timeout",
@@ -68,6 +86,21 @@ def _seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
     return value
+
+
+def _servers(text: str) -> str:
+    """host:port[,host:port...], each port 1-65535."""
+    for server in text.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise argparse.ArgumentTypeError(f"'{server}' is not host:port with a port from 1 to 65535")
+    return text
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text}")
+    return int(text)
 
 
 def _positive_seconds(text: str) -> float:
@@ -100,22 +133,26 @@ class GroupView:
         known = [t for t in lags if t is not None]
         if not known:
             return TimeLag(0.0)
-        return TimeLag(max(t.seconds for t in known), lower_bound=any(t.lower_bound for t in known))
+        return TimeLag(
+            max(t.seconds for t in known),
+            lower_bound=any(t.lower_bound for t in known),
+            exact=all(t.exact for t in known),
+        )
 
 
 def run(args: argparse.Namespace) -> int:
+    timeout_ms = max(1, round(args.timeout * 1000))
+    kwargs = base_kwargs(args.bootstrap_server) | {"request_timeout_ms": timeout_ms, "bootstrap_timeout_ms": timeout_ms}
     try:
-        timeout_ms = max(1, round(args.timeout * 1000))
-        kwargs = base_kwargs(args.bootstrap_server) | {
-            "request_timeout_ms": timeout_ms,
-            "bootstrap_timeout_ms": timeout_ms,
-        }
+        reachable(kwargs["bootstrap_servers"], min(CONNECT_TIMEOUT_S, args.timeout))
         admin = KafkaAdminClient(**kwargs)
-    except KafkaError as error:
+    except (LagCommandError, KafkaError) as error:
         print(f"lag: cannot reach Kafka at {args.bootstrap_server}: {error}", file=sys.stderr)
         return EXIT_UNREADABLE
+    samples = args.samples if args.interval > 0 else 1
+    exact = (lambda: consumer_for(kwargs["bootstrap_servers"], timeout_ms), args.exact_timeout) if args.exact else None
     try:
-        views, problems, taken_at = read_views(admin, list(args.group), args.interval)
+        views, problems, taken_at = read_views(admin, list(args.group), args.interval, samples, exact)
     except LagCommandError as error:
         print(f"lag: {error}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -131,26 +168,70 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_UNREADABLE if missing else 0
 
 
-def read_views(admin: Any, group_ids: list[str], interval_s: float) -> tuple[list[GroupView], list[str], float]:
-    """Read the groups once or twice and judge each partition; raises LagCommandError when Kafka is unreadable."""
+def reachable(servers: Sequence[str], timeout_s: float) -> None:
+    """Raise LagCommandError unless some bootstrap server accepts a TCP connection within `timeout_s`."""
+    errors: list[str] = []
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        except OSError as error:
+            errors.append(f"{server}: {error.strerror or error}")
+        else:
+            return
+    raise LagCommandError("; ".join(errors))
+
+
+ExactTimes = tuple[Callable[[], Any], float]  # a consumer factory and the time allowed
+
+
+def read_views(
+    admin: Any, group_ids: list[str], interval_s: float, samples: int = 1, exact: ExactTimes | None = None
+) -> tuple[list[GroupView], list[str], float]:
+    """Read the groups `samples` times and judge each partition; raises LagCommandError when Kafka is unreadable."""
     source = KafkaLagSource(admin)
     try:
-        ids = group_ids or sorted(
-            g["group_id"] for g in admin.list_groups() if g.get("protocol_type", "") in CONSUMER_PROTOCOL_TYPES
-        )
+        listed = {
+            g["group_id"]: g.get("protocol_type", "")
+            for g in admin.list_groups()
+            if g.get("protocol_type", "") in {*CONSUMER_PROTOCOL_TYPES, SHARE}
+        }
     except KafkaError as error:
         raise LagCommandError(f"consumer groups could not be listed: {error}") from None
+    ids = group_ids or sorted(listed)
+    share = {g for g in ids if listed.get(g) == SHARE}
     wanted: dict[str, Sequence[str]] = {g: () for g in ids}
-    reads = [(time.time(), source.fetch(wanted))]
-    if interval_s > 0:
+    reads = [(time.time(), source.fetch(wanted, share))]
+    for _ in range(samples - 1):
         time.sleep(interval_s)
-        reads.append((time.time(), source.fetch(wanted)))
+        reads.append((time.time(), source.fetch(wanted, share)))
     now, last = reads[-1]
-    if wanted and not last.groups and last.problems:
-        raise LagCommandError("; ".join(last.problems))
     observation = build_observation(last, _history(reads[:-1]), now)
-    views = [_group_view(observation.groups[g], last.groups[g], reads) for g in observation.groups]
-    return views, list(last.problems), now
+    if wanted and not observation.groups and observation.problems:
+        raise LagCommandError("; ".join(observation.problems))
+    times = _exact_times(observation.groups.values(), last, exact) if exact else {}
+    views = [_group_view(observation.groups[g], last.groups[g], reads, times) for g in observation.groups]
+    return views, list(observation.problems), now
+
+
+def _exact_times(groups: Iterable[GroupLag], read: OffsetsRead, exact: ExactTimes) -> dict[TP, float]:
+    """Write time of the next unconsumed record of every lagging partition (epoch seconds)."""
+    positions = {
+        (p.topic, p.partition): consumer_position(
+            p.committed_offset, read.start.get((p.topic, p.partition)), p.end_offset
+        )
+        for g in groups
+        for p in g.partitions
+        if p.lag > 0
+    }
+    if not positions:
+        return {}
+    factory, timeout_s = exact
+    consumer = factory()
+    try:
+        return record_timestamps(consumer, positions, timeout_s)
+    finally:
+        consumer.close()
 
 
 def _history(earlier: list[tuple[float, OffsetsRead]]) -> ScalerState:
@@ -166,14 +247,18 @@ def _history(earlier: list[tuple[float, OffsetsRead]]) -> ScalerState:
     return ScalerState(end_offsets=end_offsets, commits=commits)
 
 
-def _group_view(group: GroupLag, offsets: GroupOffsets, reads: list[tuple[float, OffsetsRead]]) -> GroupView:
-    views = tuple(_partition_view(offsets, p, reads) for p in group.partitions)
+def _group_view(
+    group: GroupLag, offsets: GroupOffsets, reads: list[tuple[float, OffsetsRead]], written: Mapping[TP, float]
+) -> GroupView:
+    views = tuple(_partition_view(offsets, p, reads, written) for p in group.partitions)
     known = [v.status for v in views if v.status is not None]
     return GroupView(group, views, group_status(known) if known or not views else None)
 
 
-def _partition_view(offsets: GroupOffsets, row: PartitionLag, reads: list[tuple[float, OffsetsRead]]) -> PartitionView:
-    """Time lag (with its lower-bound flag) and Burrow's status of one partition over the reads."""
+def _partition_view(
+    offsets: GroupOffsets, row: PartitionLag, reads: list[tuple[float, OffsetsRead]], written: Mapping[TP, float]
+) -> PartitionView:
+    """Time lag (exact when the next record's write time is known, else estimated) and Burrow's status."""
     tp = (row.topic, row.partition)
     group_id = offsets.group_id
     ends = [OffsetSample(t, r.end[tp]) for t, r in reads if tp in r.end]
@@ -192,6 +277,8 @@ def _partition_view(offsets: GroupOffsets, row: PartitionLag, reads: list[tuple[
     )
     status, rule = partition_status(window, now)
     time_lag = estimate_time_lag(ends[:-1], position, row.end_offset, now)
+    if row.lag > 0 and tp in written:
+        time_lag = TimeLag(max(0.0, now - written[tp]), exact=True)
     return PartitionView(row, time_lag, None if rule == "history_too_short" else status, rule)
 
 
@@ -217,8 +304,9 @@ def as_table(views: Sequence[GroupView]) -> str:
         g = view.group
         members = UNKNOWN if g.members is None else str(g.members)
         status = UNKNOWN if view.status is None else view.status.value
+        kind = " (share group)" if g.group_type == SHARE else ""
         lines.append(
-            f"group {g.group_id}: state {g.state}, members {members}, partitions {g.partition_count}, "
+            f"group {g.group_id}{kind}: state {g.state}, members {members}, partitions {g.partition_count}, "
             f"total lag {g.total_lag}, max time lag {_time_lag(view.max_time_lag)}, status {status}"
         )
         for p in view.partitions:
@@ -241,7 +329,13 @@ def as_table(views: Sequence[GroupView]) -> str:
         return "no consumer groups"
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join([*lines, "", *table])
+    notes = [LOWER_BOUND_NOTE] if any(">=" in row[6] for row in rows[1:]) else []
+    return "\n".join([*lines, "", *table, *notes])
+
+
+LOWER_BOUND_NOTE = (
+    "\n>= : a lower bound: the oldest unconsumed message is older than the first read; --exact reads its timestamp"
+)
 
 
 def as_json(views: Sequence[GroupView], problems: Sequence[str], taken_at: float, interval_s: float) -> dict[str, Any]:
@@ -251,6 +345,7 @@ def as_json(views: Sequence[GroupView], problems: Sequence[str], taken_at: float
         "groups": [
             {
                 "group_id": v.group.group_id,
+                "group_type": v.group.group_type,
                 "state": v.group.state,
                 "members": v.group.members,
                 "status": None if v.status is None else v.status.value,
@@ -268,6 +363,7 @@ def as_json(views: Sequence[GroupView], problems: Sequence[str], taken_at: float
                         "lag": p.lag.lag,
                         "time_lag_s": None if p.time_lag is None else p.time_lag.seconds,
                         "time_lag_lower_bound": None if p.time_lag is None else p.time_lag.lower_bound,
+                        "time_lag_exact": None if p.time_lag is None else p.time_lag.exact,
                         "produce_rate": p.lag.produce_rate,
                         "consume_rate": p.lag.consume_rate,
                         "stalled_for_s": p.lag.stalled_for_s,

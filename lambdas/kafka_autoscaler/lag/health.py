@@ -31,8 +31,9 @@ from itertools import pairwise
 from kafka_autoscaler.model import OffsetSample
 
 # As Burrow's `minimum-complete` (how full the offset window must be before a partition is
-# judged): fewer commits than this show no trend, so no rule after this one is applied.
-MIN_COMMITS = 2
+# judged): fewer commits than this show no trend, so no rule after this one is applied. Two
+# samples make one step, and one step of noise flips WARN on and off; three make two steps.
+MIN_COMMITS = 3
 
 
 class Status(StrEnum):
@@ -131,7 +132,7 @@ def lag_not_decreasing(w: PartitionWindow, now: float) -> bool:
 
 RULES: tuple[Rule, ...] = (
     Rule("lag_is_zero", Status.OK, lag_is_zero),  # no lag now is never an error
-    Rule("history_too_short", Status.OK, history_too_short),  # one commit shows no trend
+    Rule("history_too_short", Status.OK, history_too_short),  # under three commits show no trend
     Rule("stopped", Status.STOP, stopped),  # nobody commits and the consumer did not catch up lately
     Rule("lag_was_zero", Status.OK, lag_was_zero),  # it caught up within the window
     Rule("rewound", Status.REWIND, rewound),  # a commit went backwards: reprocessing

@@ -23,10 +23,12 @@ class TimeLag:
 
     `lower_bound` is True when the committed offset is older than the oldest
     end-offset sample: the message is at least `seconds` old, maybe older.
+    `exact` is True when read from the message's own timestamp, not estimated from offsets.
     """
 
     seconds: float
     lower_bound: bool = False
+    exact: bool = False
 
 
 def offset_table(history: Sequence[OffsetSample], end_offset: int, now: float) -> tuple[OffsetSample, ...]:

@@ -43,6 +43,10 @@ CONTROLLER_ID = 1000
 STORAGE_TOOL = "kafka.tools.StorageTool"
 CLUSTER_TOOL = "org.apache.kafka.tools.ClusterTool"
 CONSUMER_GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
+SHARE_GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ShareGroupCommand"
+FEATURE_TOOL = "org.apache.kafka.tools.FeatureCommand"
+CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"
+CONSOLE_SHARE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleShareConsumer"
 
 _REPO_ROOT = Path(__file__).resolve().parents[3]
 _STARTED_LINE = "Kafka Server started"
@@ -232,6 +236,7 @@ class LocalKafkaCluster:
         self._work_dir: Path | None = None
         self._controller: _Node | None = None
         self._brokers: dict[int, _Node] = {}
+        self._tools: list[subprocess.Popen[bytes]] = []
         self._ports: set[int] = set()
         self._cluster_id = ""
         self._replication = 1
@@ -281,22 +286,55 @@ class LocalKafkaCluster:
             raise
         return node.node_id
 
-    def stop_broker(self, node_id: int, *, unregister: bool = False) -> None:
+    def stop_broker(self, node_id: int, *, unregister: bool = False, kill: bool = False) -> None:
         """Stop one running broker (SIGTERM, SIGKILL after the stop timeout) and wait until it is gone.
 
         A stopped broker stays registered (fenced) with the controller, as after a
         crash; ``unregister=True`` also removes it from the cluster, as a scale-in does.
+        ``kill=True`` sends SIGKILL at once (a crash: no controlled shutdown) and returns
+        without waiting for the controller to fence it.
         """
         node = self._brokers.get(node_id)
         if node is None or node.process is None or not node.running:
             raise LocalKafkaError(f"no running broker {node_id}")
+        if kill:
+            node.process.kill()
+            node.process.wait(self._stop_timeout_s)
+            return
         terminate([node.process], self._stop_timeout_s)
         self._wait_for_brokers()
         if unregister:
             self._unregister(node_id)
 
+    def restart_broker(self, node_id: int) -> None:
+        """Start a stopped broker again on its port and data, and wait until the cluster sees it."""
+        node = self._brokers.get(node_id)
+        if node is None:
+            raise LocalKafkaError(f"unknown broker {node_id}")
+        if node.running:
+            raise LocalKafkaError(f"broker {node_id} is running")
+        started = len(_read(node.log))
+        self._launch(node)
+        try:
+            self._wait_until_started([node], since=started)
+            self._wait_for_brokers()
+        except BaseException:
+            if node.process is not None:
+                terminate([node.process], self._stop_timeout_s)
+            raise
+
+    def upgrade_feature(self, feature: str, level: int) -> None:
+        """Raise a cluster feature (``kafka-features upgrade``), e.g. ``share.version`` 1 for share groups."""
+        result = self.run_tool(
+            FEATURE_TOOL, "--bootstrap-server", self.bootstrap_servers, "upgrade", "--feature", f"{feature}={level}"
+        )
+        if result.returncode != 0:
+            raise LocalKafkaError(f"upgrading {feature} to {level} failed:\n{result.stdout}{result.stderr}")
+
     def stop(self) -> None:
         """Stop every process this cluster started and remove the work dir unless kept."""
+        terminate(self._tools, self._stop_timeout_s)
+        self._tools = []
         brokers = [node.process for node in self._brokers.values() if node.process is not None]
         terminate(brokers, self._stop_timeout_s)
         if self._controller is not None and self._controller.process is not None:
@@ -371,6 +409,30 @@ class LocalKafkaCluster:
             check=False,
             stdin=subprocess.DEVNULL,
         )
+
+    def start_tool(self, main_class: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start a long-running Kafka tool (a console consumer, say) in the background.
+
+        Its output goes to a log in the work dir; it is stopped with the cluster, or
+        earlier by ``stop_tool``.
+        """
+        self._require_controller()
+        work_dir = self._require_work_dir()
+        command = self._jvm(work_dir / "tools-log4j2.properties", heap="256m")
+        with (work_dir / f"tool-{len(self._tools)}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [*command, main_class, *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent(),  # noqa: PLW1509 - only set from the main thread
+            )
+        self._tools.append(process)
+        return process
+
+    def stop_tool(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop a tool started by ``start_tool``."""
+        terminate([process], self._stop_timeout_s)
 
     # ------------------------------------------------------------------ internals
     def _require_work_dir(self) -> Path:
@@ -513,13 +575,13 @@ class LocalKafkaCluster:
             if node.process is not None and node.process.poll() is not None:
                 raise node.failure(f"exited with code {node.process.returncode}")
 
-    def _wait_until_started(self, nodes: list[_Node]) -> None:
-        """Wait for the start line in each broker's log; fail fast when a process exits."""
+    def _wait_until_started(self, nodes: list[_Node], since: int = 0) -> None:
+        """Wait for the start line in each broker's log (after character ``since``); fail fast when one exits."""
         deadline = time.monotonic() + self._start_timeout_s
         pending = list(nodes)
         while pending:
             self._check_alive(pending)
-            pending = [node for node in pending if _STARTED_LINE not in _read(node.log)]
+            pending = [node for node in pending if _STARTED_LINE not in _read(node.log)[since:]]
             if pending and time.monotonic() > deadline:
                 raise pending[0].failure(f"did not start within {self._start_timeout_s:.0f}s")
             if pending:
