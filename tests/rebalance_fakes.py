@@ -39,6 +39,7 @@ class FakeKafkaAdmin:
         polls_per_move: int = 1,
     ) -> None:
         self.assignment = dict(assignment)
+        self.leaders = {pid: replicas[0] for pid, replicas in assignment.items()}
         self.racks = dict(racks)
         self.fenced = fenced
         self.polls_per_move = polls_per_move
@@ -65,7 +66,12 @@ class FakeKafkaAdmin:
                     moving = self.moving.get((topic, partition))
                     listed = (*moving.target, *moving.removing) if moving else replicas
                     by_topic.setdefault(topic, []).append(
-                        {"partition_index": partition, "replica_nodes": list(listed), "leader_id": listed[0]}
+                        {
+                            "partition_index": partition,
+                            "replica_nodes": list(listed),
+                            "leader_id": self.leaders[(topic, partition)],
+                            "isr_nodes": [b for b in listed if b not in self.fenced],
+                        }
                     )
             return [{"name": t, "error_code": 0, "partitions": parts} for t, parts in by_topic.items()]
 
@@ -75,7 +81,7 @@ class FakeKafkaAdmin:
                 for pid, moving in list(self.moving.items()):
                     moving.polls_left -= 1
                     if moving.polls_left <= 0:
-                        self.assignment[pid] = moving.target
+                        self._settle(pid, moving.target)
                         del self.moving[pid]
             return {
                 TopicPartition(*pid): {
@@ -113,7 +119,7 @@ class FakeKafkaAdmin:
                 if adding:
                     self.moving[pid] = Moving(tuple(replicas), adding, removing, self.polls_per_move)
                 else:  # a reorder copies nothing: Kafka applies it at once
-                    self.assignment[pid] = tuple(replicas)
+                    self._settle(pid, tuple(replicas))
                 results[tp] = None
                 started.append(pid)
             self.log.append(("reassign", started))
@@ -138,18 +144,35 @@ class FakeKafkaAdmin:
         return results
 
     def elect_leaders(self, election_type: int, topic_partitions: Any = None, **_: Any) -> Any:
+        """Preferred leader election: error 84 (ELECTION_NOT_NEEDED) where the preferred replica leads."""
         self.log.append(("elect", {t: sorted(ps) for t, ps in topic_partitions.items()}))
-        return SimpleNamespace(
-            replica_election_results=[
-                SimpleNamespace(
-                    topic=topic,
-                    partition_result=[
-                        SimpleNamespace(partition_id=p, error_code=0, error_message=None) for p in partitions
-                    ],
-                )
-                for topic, partitions in topic_partitions.items()
-            ]
-        )
+        results = []
+        for topic, partitions in topic_partitions.items():
+            rows = []
+            for p in partitions:
+                preferred = self.assignment[(topic, p)][0]
+                needed = self.leaders[(topic, p)] != preferred
+                self.leaders[(topic, p)] = preferred
+                rows.append(SimpleNamespace(partition_id=p, error_code=0 if needed else 84, error_message=None))
+            results.append(SimpleNamespace(topic=topic, partition_result=rows))
+        return SimpleNamespace(replica_election_results=results)
+
+    def _settle(self, pid: PartitionId, replicas: tuple[int, ...]) -> None:
+        """A reassignment ends: the leader stays unless it was removed (then the first new replica leads)."""
+        self.assignment[pid] = replicas
+        if self.leaders[pid] not in replicas:
+            self.leaders[pid] = replicas[0]
+
+    def crash(self, broker: int) -> None:
+        """A broker dies: it is fenced and each partition it led is led by its next live replica."""
+        self.fenced = (*self.fenced, broker)
+        for pid, replicas in self.assignment.items():
+            if self.leaders[pid] == broker:
+                self.leaders[pid] = next((b for b in replicas if b not in self.fenced), -1)
+
+    def recover(self, broker: int) -> None:
+        """The broker is back (unfenced), leading nothing, as after a restart."""
+        self.fenced = tuple(b for b in self.fenced if b != broker)
 
     # ------------------------------------------------------------------ for assertions
     def set_configs(self) -> dict[tuple[str, str], dict[str, str]]:

@@ -70,7 +70,8 @@ def test_scale_out_moves_in_a_bounded_window_and_ends_balanced() -> None:
     assert result.replicas_per_broker == dict.fromkeys(SIX_AZ, 6)
     assert kafka.moving == {}
     assert "replicas per broker now 6-6" in result.message
-    assert result.report.leaders_elected == len(result.report.completed)
+    assert 0 < result.report.leaders_elected <= len(result.report.completed)
+    assert all(kafka.leaders[pid] == replicas[0] for pid, replicas in kafka.assignment.items())
 
 
 def test_throttle_is_set_before_the_first_copy_and_removed_after_the_last() -> None:

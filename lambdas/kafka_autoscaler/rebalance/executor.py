@@ -5,6 +5,13 @@ ours or not); a replication throttle is set before the first copy and removed on
 Kafka reports no reassignment. Kafka is the only record of progress: a run that stops
 (crash, Lambda timeout, CPU too high) leaves its moves to Kafka, and the next run sees
 them in ``list_partition_reassignments``, waits for them and goes on from there.
+
+A broker that goes away mid-run (crash, restart) is survived: each request is retried
+with backoff after the client forgets its controller and reloads its metadata
+(`layout.with_retries`); no new move starts while a broker of the cluster is down; and if
+Kafka stays unreachable the run stops starting moves and returns, leaving the rest to the
+next run. Once nothing moves, leadership is part of balance: every partition whose
+preferred leader is alive, in sync and not leading gets a preferred leader election.
 """
 
 from __future__ import annotations
@@ -14,15 +21,24 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka.structs import TopicPartition
 
-from kafka_autoscaler.rebalance.layout import InFlight, KafkaAdmin, reassignments_in_flight
+from kafka_autoscaler.rebalance.layout import (
+    RETRY_DELAYS_S,
+    TRANSIENT_ERRORS,
+    InFlight,
+    KafkaAdmin,
+    preferred_not_leading,
+    reassignments_in_flight,
+    with_retries,
+)
 from kafka_autoscaler.rebalance.placement import Move, PartitionId
 from kafka_autoscaler.rebalance.throttle import ReplicationThrottle
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PREFERRED_ELECTION = 0  # ElectLeaders election type: 0 preferred, 1 unclean
 ELECTION_NOT_NEEDED = 84  # the partition is already led by its preferred leader
@@ -37,6 +53,7 @@ class ExecutorSettings:
     throttle_bytes_per_s: int = 50 * 1024 * 1024  # per broker, in and out
     poll_interval_s: float = 2.0
     elect_leaders: bool = True  # preferred leader election once partitions have moved
+    retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S  # backoff after a transient error, then give up
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
@@ -118,30 +135,48 @@ class ReassignmentExecutor:
         resumed = dict(resumed or {})
         brokers = tuple(brokers)
         carried = [Move(t, p, moving.source, moving.target) for (t, p), moving in sorted(resumed.items())]
-        throttled = self._throttle.apply([*carried, *moves], brokers, self._settings.throttle_bytes_per_s)
         pending = deque(moves)
         watching = set(resumed)
         completed: list[PartitionId] = []
         failed: dict[PartitionId, str] = {}
         stopped: str | None = None
-        while True:
-            reported = set(reassignments_in_flight(self._admin))
-            done = watching - reported
-            completed += sorted(done)
-            watching -= done
-            if pending and stopped is None:
-                stopped = self._submit(pending, reported | watching, watching, failed, deadline, refusal)
-            if not watching and (not pending or stopped is not None):
-                break
-            if self._past(deadline):
-                stopped = stopped or TIME_IS_UP
-                break
-            self._sleep(self._settings.poll_interval_s)
-        cleared = not watching and not reported
-        if cleared:
-            self._throttle.clear(brokers, {*topics, *(m.topic for m in (*carried, *moves))})
-        electing = sorted({*completed, *(settled if cleared and resumed else ())})
-        elected = self._elect(electing) if self._settings.elect_leaders else 0
+        reported: set[PartitionId] = set(resumed)
+        throttled = cleared = False
+        elected = 0
+        try:
+            throttled = self._retry(
+                lambda: self._throttle.apply([*carried, *moves], brokers, self._settings.throttle_bytes_per_s),
+                "setting the replication throttle",
+            )
+            while True:
+                reported = set(self._retry(lambda: reassignments_in_flight(self._admin), "listing reassignments"))
+                done = watching - reported
+                completed += sorted(done)
+                watching -= done
+                if pending and stopped is None:
+                    stopped = self._submit(pending, reported | watching, watching, failed, deadline, refusal, brokers)
+                if not watching and (not pending or stopped is not None):
+                    break
+                if self._past(deadline):
+                    stopped = stopped or TIME_IS_UP
+                    break
+                self._sleep(self._settings.poll_interval_s)
+            cleared = not watching and not reported
+            if cleared:
+                self._retry(
+                    lambda: self._throttle.clear(brokers, {*topics, *(m.topic for m in (*carried, *moves))}),
+                    "removing the replication throttle",
+                )
+            if self._settings.elect_leaders:
+                candidates = {*completed, *(settled if cleared else ())}
+                electing = self._retry(lambda: preferred_not_leading(self._admin, candidates), "reading leaders")
+                elected = self._retry(lambda: self._elect(electing), "electing preferred leaders")
+        except TRANSIENT_ERRORS as error:
+            # Why: Kafka is still unreachable after the retries; what was started goes on in
+            # Kafka, and the next run resumes from what it reports.
+            stopped = f"Kafka unreachable ({type(error).__name__}: {error}); the next run resumes"
+            logger.warning("rebalance stopped: %s", stopped)
+            cleared = False
         return ExecutionReport(
             completed=tuple(completed),
             failed=failed,
@@ -162,6 +197,7 @@ class ReassignmentExecutor:
         failed: dict[PartitionId, str],
         deadline: float | None,
         refusal: Refusal | None,
+        brokers: Sequence[int],
     ) -> str | None:
         """Start as many pending moves as the window allows; the reason when starting must stop."""
         room = self._settings.max_in_flight - len(moving)
@@ -169,7 +205,9 @@ class ReassignmentExecutor:
             return None
         if self._past(deadline):
             return TIME_IS_UP
-        reason = refusal() if refusal is not None else None
+        reason = self._retry(lambda: self._down(brokers), "describing the cluster")
+        if reason is None and refusal is not None:
+            reason = refusal()
         if reason is not None:
             logger.warning("partition moves paused: %s", reason)
             return reason
@@ -182,9 +220,9 @@ class ReassignmentExecutor:
         pending.extendleft(reversed(waiting))
         if not batch:
             return None
-        results = self._admin.alter_partition_reassignments(
-            {TopicPartition(m.topic, m.partition): list(m.target) for m in batch}
-        )
+        targets = {TopicPartition(m.topic, m.partition): list(m.target) for m in batch}
+        # Submitting the same targets again is harmless: Kafka keeps a reassignment already under way.
+        results = self._retry(lambda: self._admin.alter_partition_reassignments(targets), "submitting moves")
         refused = len(failed)
         for move in batch:
             pid, tp = (move.topic, move.partition), TopicPartition(move.topic, move.partition)
@@ -218,6 +256,17 @@ class ReassignmentExecutor:
                         partition.error_message,
                     )
         return elected
+
+    def _down(self, brokers: Sequence[int]) -> str | None:
+        """Why no move may start while a broker is down (registered but fenced, or gone), else None."""
+        listed = {
+            int(b["broker_id"]): bool(b.get("is_fenced", False)) for b in self._admin.describe_cluster()["brokers"]
+        }
+        down = sorted(b for b in brokers if listed.get(b, True))
+        return f"brokers {down} are down; no new partition move until they are back" if down else None
+
+    def _retry(self, call: Callable[[], T], what: str) -> T:
+        return with_retries(self._admin, call, what, delays=self._settings.retry_delays_s, sleep=self._sleep)
 
     def _past(self, deadline: float | None) -> bool:
         return deadline is not None and self._clock() >= deadline
