@@ -13,14 +13,17 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from builders import binding, config
+from fakes import FakeWorld, ports_for
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic, OffsetSpec
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from kafka_autoscaler.cli import main
+from kafka_autoscaler.engine import tick
 from kafka_autoscaler.local.cluster import (
     CONSOLE_CONSUMER,
     CONSOLE_SHARE_CONSUMER,
@@ -28,6 +31,8 @@ from kafka_autoscaler.local.cluster import (
     SHARE_GROUP_TOOL,
     LocalKafkaCluster,
 )
+from kafka_autoscaler.model import Action, Reason, ServiceState
+from kafka_autoscaler.observe.kafka_lag import KafkaLagSource
 
 pytestmark = pytest.mark.integration
 
@@ -189,3 +194,58 @@ def test_a_refused_connection_fails_well_before_the_timeout() -> None:
     assert refused.returncode == 1
     assert "cannot reach Kafka at 127.0.0.1:1" in refused.stderr and "refused" in refused.stderr.lower()
     assert elapsed < 15, f"took {elapsed:.1f}s with --timeout 30"
+
+
+DOOMED, RENAMED = f"kinds-doomed-{RUN}", f"kinds-renamed-old-{RUN}"
+
+
+def _scaler_binding(group_id: str, topics: list[str], **extra: Any) -> dict[str, Any]:
+    return binding(
+        group_id=group_id, topics=topics, ecs={"cluster": "c", "service": group_id}, min_tasks=1, **extra
+    ).model_dump(mode="json")
+
+
+def test_the_scalers_tick_holds_for_a_deleted_topic_and_a_renamed_group_and_scales_kip848_and_share_groups(
+    members: Members,
+) -> None:
+    cluster = members.cluster
+    members.stop()  # the lag of MODERN and QUEUE stays where the first test left it
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(DOOMED, 2, 1)])
+        admin.wait_for_topics([DOOMED], timeout_ms=30_000)
+        admin.alter_group_offsets(DOOMED, {TopicPartition(DOOMED, p): OffsetAndMetadata(0, "", -1) for p in range(2)})
+        admin.delete_topics([DOOMED])
+        _until(lambda: bool(admin.describe_topics([DOOMED])[0]["error_code"]), "the topic to be deleted")
+        cfg = config(
+            brokers={"enabled": False},
+            storage={"mode": "off"},
+            consumers=[
+                _scaler_binding(DOOMED, [DOOMED]),
+                _scaler_binding(RENAMED, [TOPIC]),
+                _scaler_binding(MODERN, [TOPIC]),
+                _scaler_binding(QUEUE, [TOPIC], group_type="share", mode="lag_threshold", lag_threshold=5),
+            ],
+        )
+        groups = (DOOMED, RENAMED, MODERN, QUEUE)
+        world = FakeWorld(cluster=None, groups={}, services={g: ServiceState("c", g, 6, 6, 0) for g in groups})
+        ports = replace(ports_for(world), lag=KafkaLagSource(admin))
+        result = tick(cfg, ports, time.time(), "test")
+    finally:
+        admin.close()
+    assert result.snapshot is not None and result.plan is not None
+    decisions = {d.key.removeprefix("consumer:"): d for d in result.plan.decisions}
+    problems = " | ".join(result.snapshot.problems)
+    for held in (DOOMED, RENAMED):
+        assert (decisions[held].action, decisions[held].reason) == (Action.HOLD, Reason.MISSING_DATA), held
+        assert world.services[held].desired == 6, "missing data never scales in"
+    assert f"'{DOOMED}' (UnknownTopicOrPartitionError) could not be described" in problems
+    assert f"group '{RENAMED}' does not exist" in problems
+    modern = result.snapshot.groups[MODERN]
+    assert (modern.state, modern.members, modern.partition_count) == ("Empty", 0, PARTITIONS)
+    assert decisions[MODERN].reason is not Reason.MISSING_DATA
+    queue = result.snapshot.groups[QUEUE]
+    assert queue.group_type == "share" and queue.total_lag >= PARTITIONS * MORE
+    # KEDA-style sizing, ceil(lag / 5), with no cap at the 3 partitions: share consumers can outnumber them.
+    assert world.services[QUEUE].desired == min(20, -(-queue.total_lag // 5)) > PARTITIONS
+    assert decisions[QUEUE].reason is not Reason.CAPPED_AT_PARTITIONS
