@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
-from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 from kafka.structs import TopicPartition
 from kafka_autoscaler.local.cluster import LocalKafkaCluster
@@ -25,6 +24,7 @@ from kafka_autoscaler.rebalance.layout import read_layout, reassignments_in_flig
 from kafka_autoscaler.rebalance.placement import replica_counts
 from kafka_autoscaler.rebalance.service import RebalanceRequest, RebalanceResult, run_rebalance
 from kafka_autoscaler.rebalance.throttle import FOLLOWER_RATE, FOLLOWER_REPLICAS, LEADER_RATE, LEADER_REPLICAS
+from kafka_records import read_values
 
 pytestmark = pytest.mark.integration
 
@@ -69,21 +69,8 @@ class SequenceProducer:
 
 def read_back(bootstrap: str) -> Counter[int]:
     """How often each sequence number is in the topic, read from every partition's start to its end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000)
-    try:
-        partitions = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        seen: Counter[int] = Counter()
-        deadline = time.monotonic() + 180
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            assert time.monotonic() < deadline, "records could not be read back within 180 s"
-            for records in consumer.poll(timeout_ms=1000).values():
-                seen.update(int(r.value.split(b":", 1)[0]) for r in records)
-        return seen
-    finally:
-        consumer.close()
+    values = read_values(bootstrap, [TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout_s=180)
+    return Counter(int(value.split(b":", 1)[0]) for value in values)
 
 
 def throttles(admin: KafkaAdminClient, brokers: list[int]) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
-from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 from kafka.structs import TopicPartition
 from kafka_autoscaler.local.cluster import LocalKafkaCluster
@@ -27,6 +26,7 @@ from kafka_autoscaler.rebalance.layout import read_layout, reassignments_in_flig
 from kafka_autoscaler.rebalance.placement import leader_counts, replica_counts
 from kafka_autoscaler.rebalance.service import LocalRebalancer, RebalanceRequest, run_rebalance
 from kafka_autoscaler.rebalance.throttle import FOLLOWER_RATE, FOLLOWER_REPLICAS, LEADER_RATE, LEADER_REPLICAS
+from kafka_records import read_values
 
 pytestmark = pytest.mark.integration
 
@@ -83,21 +83,7 @@ class Ledger:
 
 def read_everything(bootstrap: str) -> Counter[bytes]:
     """Every record in the topics, read from the start of each partition to its end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000)
-    try:
-        partitions = [TopicPartition(t, p) for t in TOPICS for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        values: Counter[bytes] = Counter()
-        deadline = time.monotonic() + 120
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            assert time.monotonic() < deadline, "records could not be read back within 120 s"
-            for records in consumer.poll(timeout_ms=1000).values():
-                values.update(record.value for record in records)
-        return values
-    finally:
-        consumer.close()
+    return Counter(read_values(bootstrap, [TopicPartition(t, p) for t in TOPICS for p in range(PARTITIONS)]))
 
 
 def throttle_settings(admin: KafkaAdminClient, brokers: list[int]) -> dict[str, dict[str, Any]]:

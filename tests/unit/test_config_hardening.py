@@ -6,12 +6,13 @@ import copy
 import math
 import random
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from fuzzing import mutate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka_autoscaler.cli import main
@@ -127,25 +128,9 @@ HOSTILE_VALUES: list[object] = [
 ]
 
 
-def _paths(node: object, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
-    yield prefix
-    if isinstance(node, dict):
-        for key, child in node.items():
-            yield from _paths(child, (*prefix, key))
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            yield from _paths(child, (*prefix, i))
-
-
 def _mutated(rng: random.Random, base: dict[str, Any]) -> dict[str, Any]:
     data = copy.deepcopy(base)
-    for _ in range(rng.randint(1, 3)):
-        paths = [p for p in _paths(data) if p]
-        path = rng.choice(paths)
-        parent: Any = data
-        for part in path[:-1]:
-            parent = parent[part]
-        parent[path[-1]] = copy.deepcopy(rng.choice(HOSTILE_VALUES))
+    mutate(rng, data, HOSTILE_VALUES)
     return data
 
 

@@ -6,14 +6,13 @@ states CloudWatch does not have, and SNS messages nested deeply. A malformed ala
 
 from __future__ import annotations
 
-import copy
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fuzzing import mutate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka_autoscaler.handlers.events import (
@@ -82,36 +81,16 @@ def test_a_deeply_nested_sns_message_is_malformed(depth: int) -> None:
 HOSTILE: list[object] = [None, 0, -1, 1e308, "", "BOGUS", "ALARM", [], {}, [[[]]], {"value": "BOGUS"}, "{", "[" * 5000]
 
 
-def _paths(node: object, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if prefix:
-        yield prefix
-    if isinstance(node, dict):
-        for key, child in node.items():
-            yield from _paths(child, (*prefix, key))
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            yield from _paths(child, (*prefix, i))
-
-
 def _mutated(rng: random.Random) -> object:
     name = rng.choice(FIXTURES)
     raw = event(name)
     if name == "alarm_sns.json" and rng.random() < 0.5:  # mutate inside the JSON text of the message
         inner = json.loads(raw["Records"][0]["Sns"]["Message"])
-        _mutate(rng, inner)
+        mutate(rng, inner, HOSTILE)
         raw["Records"][0]["Sns"]["Message"] = json.dumps(inner)
     else:
-        _mutate(rng, raw)
+        mutate(rng, raw, HOSTILE)
     return raw
-
-
-def _mutate(rng: random.Random, data: Any) -> None:
-    for _ in range(rng.randint(1, 3)):
-        path = rng.choice(list(_paths(data)))
-        parent = data
-        for part in path[:-1]:
-            parent = parent[part]
-        parent[path[-1]] = copy.deepcopy(rng.choice(HOSTILE))
 
 
 FUZZ_EVENTS = 3000

@@ -12,14 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from kafka.errors import (
-    KafkaConnectionError,
-    KafkaTimeoutError,
-    NodeNotReadyError,
-    NotControllerError,
-    RequestTimedOutError,
-    UnknownBrokerIdError,
-)
+from kafka import errors
 
 from kafka_autoscaler.rebalance.placement import PartitionId
 
@@ -28,12 +21,12 @@ T = TypeVar("T")
 
 # Errors of a broker that went away (crash, restart, scale-in): worth a fresh look at the cluster.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    KafkaConnectionError,
-    KafkaTimeoutError,
-    NodeNotReadyError,
-    NotControllerError,
-    RequestTimedOutError,
-    UnknownBrokerIdError,
+    errors.KafkaConnectionError,
+    errors.KafkaTimeoutError,
+    errors.NodeNotReadyError,
+    errors.NotControllerError,
+    errors.RequestTimedOutError,
+    errors.UnknownBrokerIdError,
     OSError,
 )
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 8.0)  # about 24 s in all: longer than a broker's 9 s session timeout
