@@ -153,8 +153,13 @@ class ReassignmentExecutor:
                 done = watching - reported
                 completed += sorted(done)
                 watching -= done
+                if (down := self._retry(lambda: self._down(brokers), "describing the cluster")) is not None:
+                    # Why: a move onto or off a broker that is down cannot end until it is back; the
+                    # moves stay with Kafka, and the next run (refused until then) resumes them.
+                    stopped = down
+                    break
                 if pending and stopped is None:
-                    stopped = self._submit(pending, reported | watching, watching, failed, deadline, refusal, brokers)
+                    stopped = self._submit(pending, reported | watching, watching, failed, deadline, refusal)
                 if not watching and (not pending or stopped is not None):
                     break
                 if self._past(deadline):
@@ -197,7 +202,6 @@ class ReassignmentExecutor:
         failed: dict[PartitionId, str],
         deadline: float | None,
         refusal: Refusal | None,
-        brokers: Sequence[int],
     ) -> str | None:
         """Start as many pending moves as the window allows; the reason when starting must stop."""
         room = self._settings.max_in_flight - len(moving)
@@ -205,9 +209,7 @@ class ReassignmentExecutor:
             return None
         if self._past(deadline):
             return TIME_IS_UP
-        reason = self._retry(lambda: self._down(brokers), "describing the cluster")
-        if reason is None and refusal is not None:
-            reason = refusal()
+        reason = refusal() if refusal is not None else None
         if reason is not None:
             logger.warning("partition moves paused: %s", reason)
             return reason
