@@ -38,6 +38,8 @@ CASES = [
     #     name                              offsets            lags               lag  owned  rules      expected
     Case("caught up now", (10, 20, 30, 40), (5, 5, 5, 5), 0, True, "TFFFFFT", Status.OK),
     Case("a single commit says nothing", (40,), (20,), 20, False, "FTTFFTT", Status.OK),
+    Case("two commits are one step of noise", (10, 20), (10, 20), 20, True, "FTFFFFT", Status.OK),
+    Case("three commits show a trend", (10, 20, 30), (10, 20, 30), 30, True, "FFFFFFT", Status.WARN),
     Case("consumer catching up", (10, 20, 30, 40), (50, 40, 30, 20), 20, True, "FFFFFFF", Status.OK),
     Case("consumer falling behind", (10, 20, 30, 40), (10, 20, 30, 40), 40, True, "FFFFFFT", Status.WARN),
     Case("owned offset does not move", (40, 40, 40, 40), (10, 20, 30, 40), 40, True, "FFFFFTT", Status.STALL),

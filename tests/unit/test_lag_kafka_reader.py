@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kafka.errors import GroupAuthorizationFailedError, IncompatibleBrokerVersion, KafkaConnectionError
 from kafka.structs import OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
-from kafka_autoscaler.cli.lag import GroupView, PartitionView, _seconds, as_table
+from kafka_autoscaler.cli.lag import GroupView, PartitionView, _seconds, _servers, as_table
 from kafka_autoscaler.config import ClusterSettings, ConsumerBinding, EcsService
 from kafka_autoscaler.lag.health import Status
 from kafka_autoscaler.lag.observation import partition_lag
@@ -189,3 +189,13 @@ def test_group_time_lag_is_the_oldest_partition_and_keeps_the_lower_bound_flag()
     assert GroupView(group, views, Status.OK).max_time_lag == TimeLag(4.0, lower_bound=True)
     unknown = (views[0], PartitionView(rows[1], None, None, "history_too_short"))
     assert GroupView(group, unknown, None).max_time_lag is None
+
+
+@pytest.mark.parametrize("text", ["b-1.example.com", "b-1:", ":9092", "b-1:70000", "b-1:0", "a:9092,", "b-1:9x"])
+def test_a_bootstrap_address_needs_a_host_and_a_port_from_1_to_65535(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="host:port with a port from 1 to 65535"):
+        _servers(text)
+
+
+def test_several_bootstrap_addresses_are_accepted() -> None:
+    assert _servers("a:9092,b.example.com:9098") == "a:9092,b.example.com:9098"
