@@ -7,8 +7,9 @@ answers); `build_observation` turns it, with the offset samples `record` kept, i
 
 Missing is missing: a group is left out (missing data, held by the policy) with the likely
 cause in `problems` when one of the rules in `MISSING_RULES` holds: a judged topic that
-could not be described or has no partitions, a partition without a leader or without an end
-offset, or a group with no committed offset and no member (a mistyped or deleted group id).
+could not be described, a group with no committed offset and no member (a mistyped or
+deleted group id), a topic without partitions, a partition without a leader or without an
+end offset.
 Never lag 0 for what was not seen.
 """
 
@@ -166,8 +167,8 @@ def no_partition_judged(group: GroupOffsets, read: OffsetsRead) -> str | None:
 
 # Checked in order; the first that holds names the cause.
 MISSING_RULES: tuple[MissingRule, ...] = (
+    topic_not_described,  # a deleted topic's zero rows would read as lag 0 (Kafka drops its commits too)
     nothing_committed_nobody_home,  # a mistyped group id reads as an idle group with no backlog
-    topic_not_described,  # a deleted topic's zero rows would read as lag 0
     topic_without_partitions,
     partition_without_leader,  # a partition without a leader has no end offset
     end_offset_unknown,
