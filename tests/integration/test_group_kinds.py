@@ -156,6 +156,13 @@ def test_kip848_and_share_groups_show_the_state_and_members_kafka_shows_then_equ
     }
     assert queue["total_lag"] >= PARTITIONS * MORE
     assert (modern["state"], queue["state"]) == ("Empty", "Empty")
+    # The same status rules as a classic group: lag, nobody left in the group, offsets still: STOP.
+    args = ["lag", "--bootstrap-server", cluster.bootstrap_servers, "--interval", "1", "--samples", "3", "--json"]
+    assert main([*args, "--group", MODERN, "--group", QUEUE]) == 0
+    judged = {g["group_id"]: g for g in json.loads(capsys.readouterr().out)["groups"]}
+    for group in (MODERN, QUEUE):
+        assert {p["status"] for p in judged[group]["partitions"] if p["lag"] > 0} == {"STOP"}, group
+        assert judged[group]["status"] == "ERR"
 
 
 def test_a_group_that_does_not_exist_exits_1_and_says_so(

@@ -66,6 +66,9 @@ class FakeAdmin:
     def list_group_offsets(self, specs: Mapping[str, None]) -> dict[str, Any]:
         return {g: {TopicPartition("orders", 0): OffsetAndMetadata(5, "", -1)} for g in specs}
 
+    def list_groups(self) -> list[dict[str, Any]]:
+        return []
+
     def describe_topics(self, topics: list[str]) -> list[dict[str, Any]]:
         return [
             {"name": t, "error_code": 0, "partitions": [{"partition_index": p, "leader_id": 1} for p in range(2)]}
@@ -122,6 +125,14 @@ def test_a_group_unknown_to_describe_but_with_commits_is_reported_without_member
     source = KafkaLagSource(NewProtocolAdmin(), requests=OldBroker())  # type: ignore[arg-type]
     group = source.read([_binding("kip848")], ScalerState(), NOW).groups["kip848"]
     assert (group.state, group.members) == ("Unknown", None)
+
+    class ListingAdmin(NewProtocolAdmin):
+        def list_groups(self) -> list[dict[str, Any]]:
+            return [{"group_id": "kip848", "group_state": "Stable", "group_type": "consumer"}]
+
+    source = KafkaLagSource(ListingAdmin(), requests=OldBroker())  # type: ignore[arg-type]
+    group = source.read([_binding("kip848")], ScalerState(), NOW).groups["kip848"]
+    assert (group.state, group.members) == ("Stable", None), "the ListGroups state where that is all there is"
 
 
 @pytest.mark.parametrize(

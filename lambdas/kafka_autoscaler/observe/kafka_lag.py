@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from kafka.admin import OffsetSpec
@@ -115,7 +115,7 @@ class KafkaLagSource:
         # Why: DescribeGroups does not describe a group of the consumer protocol (KIP-848); it
         # answers Dead or "not a classic group", and ConsumerGroupDescribe has its state and members.
         unclassic = [g for g in ids if g in described and _not_classic(described[g])]
-        modern = self._describe_modern(unclassic, problems)
+        modern, listed = self._describe_modern(unclassic, problems)
         groups: dict[str, GroupOffsets] = {}
         for group_id in ids:
             if group_id not in described or group_id not in committed:
@@ -127,21 +127,34 @@ class KafkaLagSource:
             if found is not None and not found.not_found:
                 groups[group_id] = GroupOffsets(group_id, found.state, found.members, found.owned, offsets)
             elif (classic := _classic_offsets(group_id, described[group_id], offsets, problems)) is not None:
-                groups[group_id] = classic
+                groups[group_id] = replace(classic, state=listed.get(group_id) or classic.state)
         return groups
 
-    def _describe_modern(self, ids: list[str], problems: _Problems) -> dict[str, DescribedGroup]:
+    def _describe_modern(self, ids: list[str], problems: _Problems) -> tuple[dict[str, DescribedGroup], dict[str, str]]:
+        """ConsumerGroupDescribe of the groups; where the broker has no such request, their ListGroups states."""
         if not ids:
-            return {}
+            return {}, {}
         try:
             found = self._requests.describe_consumer_groups(ids)
         except KafkaError as error:  # a broker before Kafka 4.0 has no ConsumerGroupDescribe
-            logger.info("ConsumerGroupDescribe not answered (%s); groups %s judged from DescribeGroups", error, ids)
-            return {}
+            logger.info("ConsumerGroupDescribe not answered (%s); states of %s from ListGroups", error, ids)
+            return {}, self._listed_states(ids)
         for group_id, group in found.items():
             if group.error and not group.not_found:
                 problems.add(f"group {group_id} could not be described: {group.error}")
-        return {g: d for g, d in found.items() if not d.error or d.not_found}
+        return {g: d for g, d in found.items() if not d.error or d.not_found}, {}
+
+    def _listed_states(self, ids: list[str]) -> dict[str, str]:
+        """The state ListGroups (v4+) reports for each group: all there is of a group nothing else describes."""
+        try:
+            listed = self._admin.list_groups()
+        except KafkaError as error:
+            logger.info("ListGroups not answered (%s)", error)
+            return {}
+        wanted = set(ids)
+        return {
+            g["group_id"]: str(g["group_state"]) for g in listed if g["group_id"] in wanted and g.get("group_state")
+        }
 
     def _share_groups(self, ids: list[str], problems: _Problems) -> dict[str, GroupOffsets]:
         """Share groups: ShareGroupDescribe for state and members, DescribeShareGroupOffsets for start offsets."""
