@@ -20,6 +20,7 @@ and coordinator lookup are used because kafka-python has no public way to send a
 
 from __future__ import annotations
 
+import types
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,28 +35,17 @@ TP = tuple[str, int]
 R = TypeVar("R")
 
 
-class ConsumerGroupDescribeRequest(ApiMessage, load_json=MESSAGES):  # type: ignore[misc,call-arg]
-    pass
+def _message(name: str) -> Any:
+    """The request or response class kafka-python builds from Kafka's definition `messages/<name>.json`."""
+    return types.new_class(name, (ApiMessage,), {"load_json": MESSAGES}, lambda ns: ns.update(__module__=__name__))
 
 
-class ConsumerGroupDescribeResponse(ApiMessage, load_json=MESSAGES):  # type: ignore[misc,call-arg]
-    pass
-
-
-class ShareGroupDescribeRequest(ApiMessage, load_json=MESSAGES):  # type: ignore[misc,call-arg]
-    pass
-
-
-class ShareGroupDescribeResponse(ApiMessage, load_json=MESSAGES):  # type: ignore[misc,call-arg]
-    pass
-
-
-class DescribeShareGroupOffsetsRequest(ApiMessage, load_json=MESSAGES):  # type: ignore[misc,call-arg]
-    pass
-
-
-class DescribeShareGroupOffsetsResponse(ApiMessage, load_json=MESSAGES):  # type: ignore[misc,call-arg]
-    pass
+ConsumerGroupDescribeRequest = _message("ConsumerGroupDescribeRequest")
+ConsumerGroupDescribeResponse = _message("ConsumerGroupDescribeResponse")
+ShareGroupDescribeRequest = _message("ShareGroupDescribeRequest")
+ShareGroupDescribeResponse = _message("ShareGroupDescribeResponse")
+DescribeShareGroupOffsetsRequest = _message("DescribeShareGroupOffsetsRequest")
+DescribeShareGroupOffsetsResponse = _message("DescribeShareGroupOffsetsResponse")
 
 
 @dataclass(frozen=True)
