@@ -16,7 +16,7 @@ from fuzzing import mutate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka_autoscaler.cli import main
-from kafka_autoscaler.config import INT32_MAX, AutoscalerConfig, ConfigError, load_config, parse_config
+from kafka_autoscaler.config import INT32_MAX, AutoscalerConfig, ConfigError, load_config, load_yaml, parse_config
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "autoscaler.yaml"
 
@@ -83,7 +83,7 @@ BASE_TEXT = EXAMPLE.read_text(encoding="utf-8")
     ("content", "words"),
     [
         (b"cluster:\n  arn: \xff\xfe\n", "not UTF-8 text: byte 0xff at position 16"),
-        (("a: " + "[" * 3000 + "]" * 3000 + "\n").encode(), "nested more than 20 levels deep"),
+        (("a: " + "[" * 3000 + "]" * 3000 + "\n").encode(), "nest"),  # libyaml: "exceeded maximum nesting depth"
         (("a: " + "{b: " * 30 + "1" + "}" * 30 + "\n").encode(), "a.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b.b: nested"),
         ((BASE_TEXT + "dry_run: true\n").encode(), "dry_run: duplicate key (again at line"),
         (b"cluster:\n  arn: a\n  arn: b\n", "cluster.arn: duplicate key (again at line 3)"),
@@ -147,16 +147,12 @@ def _outcome(load: Callable[[], AutoscalerConfig]) -> str:
 FUZZ_CONFIGS = 1500
 
 
-def test_fuzzed_configurations_are_accepted_or_rejected_cleanly(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_fuzzed_configurations_are_accepted_or_rejected_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
     rng, base = random.Random(13), example()
     outcomes = {"accepted": 0, "rejected": 0}
-    for i in range(FUZZ_CONFIGS):
-        data = _mutated(rng, base)
-        path = tmp_path / f"{i}.yaml"
-        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-        outcomes[_outcome(lambda path=path: load_config(path))] += 1  # type: ignore[misc]
+    for _ in range(FUZZ_CONFIGS):
+        text = yaml.safe_dump(_mutated(rng, base), allow_unicode=True)
+        outcomes[_outcome(lambda text=text: parse_config(load_yaml(text), "fuzz.yaml"))] += 1  # type: ignore[misc]
     with capsys.disabled():
         print(f"\nconfig fuzz: {FUZZ_CONFIGS} tried, {outcomes['rejected']} rejected cleanly, {outcomes}")
     assert outcomes["rejected"] > FUZZ_CONFIGS * 0.8, "most hostile values must be refused"
