@@ -76,7 +76,7 @@ STEPS = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(STEPS, st.integers(1, 20), st.integers(50, 400))
 def test_missing_or_partial_reads_never_lower_the_desired_count(
     steps: list[tuple[str, list[int]]], desired: int, rate: int
