@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from kafka.errors import IncompatibleBrokerVersion
 from kafka.structs import OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
 from kafka_autoscaler.config import ConsumerBinding, EcsService, GroupType
 from kafka_autoscaler.lag.observation import GroupOffsets, OffsetsRead, build_observation, missing_reason
@@ -172,3 +173,14 @@ def test_a_share_group_is_judged_from_its_start_offsets_and_a_missing_one_is_mis
     # partition 0: end 50 - start offset 20; partition 1 has no share state: from the log start (50 - 50)
     assert [(p.partition, p.committed_offset, p.lag) for p in group.partitions] == [(0, 20, 30), (1, None, 0)]
     assert "group 'nope' does not exist" in observed.problems[0]
+
+
+def test_a_broker_without_share_groups_leaves_only_the_share_bindings_out() -> None:
+    class Old(Requests):
+        def describe_share_groups(self, ids: list[str]) -> dict[str, DescribedGroup]:
+            raise IncompatibleBrokerVersion("ShareGroupDescribe")
+
+    source = KafkaLagSource(Admin({TOPIC: 2}), requests=Old({}, {}))
+    observed = source.read([_binding("a", TOPIC), _binding("q", TOPIC, group_type=GroupType.SHARE)], ScalerState(), NOW)
+    assert set(observed.groups) == {"a"}
+    assert "share groups q could not be read" in observed.problems[0]

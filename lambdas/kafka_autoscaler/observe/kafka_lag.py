@@ -160,8 +160,12 @@ class KafkaLagSource:
         """Share groups: ShareGroupDescribe for state and members, DescribeShareGroupOffsets for start offsets."""
         if not ids:
             return {}
-        described = self._requests.describe_share_groups(ids)
-        offsets = self._requests.share_group_offsets(ids)
+        try:
+            described = self._requests.describe_share_groups(ids)
+            offsets = self._requests.share_group_offsets(ids)
+        except KafkaError as error:  # before Kafka 4.1 (or share.version 0) a broker has no share groups
+            problems.add(f"share groups {', '.join(ids)} could not be read: {error}")
+            return {}
         groups: dict[str, GroupOffsets] = {}
         for group_id in ids:
             group, read = described.get(group_id), offsets.get(group_id)
