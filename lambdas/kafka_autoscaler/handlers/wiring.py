@@ -145,6 +145,9 @@ class RefusingControl:
     def update_broker_storage(self, current_version: str, volume_gib: int) -> str:
         raise ActionError("read-only: the broker storage is not changed")
 
+    def update_broker_type(self, current_version: str, instance_type: str) -> str:
+        raise ActionError("read-only: the broker size is not changed")
+
     def set_desired(self, binding: ConsumerBinding, count: int) -> str:
         raise ActionError(f"read-only: {binding.ecs.cluster}/{binding.ecs.service} is not changed")
 

@@ -150,4 +150,5 @@ def next_state(
         low_load_since=plan.low_load_since,
         workflows=_workflows(state, cluster, outcomes, now),
         last_notified=last_notified,
+        broker_type_low_since=plan.broker_type_low_since,
     )
