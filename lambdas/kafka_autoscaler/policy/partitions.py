@@ -1,7 +1,8 @@
 """How many partitions a topic should have when they cap a group that is still late.
 
 A partition is read by one task at most, so once a group runs one task per partition, more
-tasks idle: only more partitions let it catch up. The recommendation is a multiple of the
+tasks idle: only more partitions let it catch up (for a topic whose producers do not pick
+partitions by key, new partitions take their share of the load). The recommendation is a multiple of the
 tasks the lag asks for, so the partitions spread evenly over them. CreatePartitions runs
 only for topics the configuration marks `keyed: false` and only with `auto_increase`:
 producers that pick partitions by key hash over the partition count, so new partitions
@@ -16,6 +17,9 @@ from kafka_autoscaler.config import ConsumerBinding, ConsumerMode, PartitionPoli
 from kafka_autoscaler.model import Action, Decision, GroupLag, Reason, Target
 
 PARTITIONS_KEY = "partitions"
+# Consumer reasons that mean more tasks cannot help: tasks at the partition count, or partitions
+# that each need more than one task.
+CAPPED_REASONS = frozenset({Reason.CAPPED_AT_PARTITIONS, Reason.HOT_PARTITION})
 
 
 def recommended_partitions(current: int, tasks: int) -> int:
@@ -36,18 +40,32 @@ def _late(group: GroupLag, binding: ConsumerBinding) -> bool:
     return group.total_lag > binding.lag_threshold * group.partition_count
 
 
+def tasks_wanted(group: GroupLag, binding: ConsumerBinding, per_task: float) -> int:
+    """Tasks the lag asks for with partitions enough: the per-partition demands, not capped at one task each."""
+    if binding.mode is ConsumerMode.LAG_THRESHOLD:
+        demand = group.total_lag / binding.lag_threshold
+    else:
+        rate = sum(p.produce_rate or 0.0 for p in group.partitions)
+        demand = (rate + group.total_lag / binding.target_time_lag_s) / per_task
+    return math.ceil(demand - 1e-9)
+
+
 def decide_partitions(
     binding: ConsumerBinding, group: GroupLag | None, consumer: Decision, policy: PartitionPolicy
 ) -> Decision | None:
-    """A partition decision for one binding, or None when its partitions do not hold it back."""
-    if group is None or not group.partitions or consumer.reason is not Reason.CAPPED_AT_PARTITIONS:
+    """A partition decision for one binding, or None when its partitions do not hold it back.
+
+    Read from the consumer decision: its reason (the count is capped at the partitions, or
+    partitions are hot, each needing more than one task) and the task throughput it sized with.
+    """
+    if group is None or not group.partitions or consumer.reason not in CAPPED_REASONS:
         return None
     current = group.partition_count
     # Why: while tasks are still being added up to the partition count, the cap has not bitten yet.
     if consumer.current < current or not _late(group, binding):
         return None
-    raw = float(consumer.details.get("raw_tasks", 0.0))
-    tasks = min(math.ceil(raw - 1e-9), binding.max_tasks)
+    per_task = float(consumer.details.get("task_throughput") or binding.task_throughput_msgs_per_s)
+    tasks = min(tasks_wanted(group, binding, per_task), binding.max_tasks)
     if tasks <= current:
         return None  # max_tasks, not the partitions, is what holds the group
     topics = sorted({p.topic for p in group.partitions})
