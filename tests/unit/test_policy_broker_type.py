@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from kafka_autoscaler.config import BrokerPolicy
+from kafka_autoscaler.instances import INSTANCES
 from kafka_autoscaler.model import Action, BrokerLoad, ClusterState, Decision, Reason, Sample, ScalerState, Target
 from kafka_autoscaler.policy.broker_type import BROKER_TYPE_KEY, adjacent_size, decide_broker_type
 from kafka_autoscaler.policy.brokers import decide_brokers
@@ -223,8 +224,6 @@ def test_broker_policy_at_max_and_size_up_agree() -> None:
 
 
 def test_adjacent_sizes_stay_in_the_family() -> None:
-    from kafka_autoscaler.instances import INSTANCES
-
     assert adjacent_size(INSTANCES["kafka.m5.24xlarge"], +1) is None
     assert adjacent_size(INSTANCES["kafka.t3.small"], +1) is None  # t3 has one size; MSK moves t3 to m5 by hand
     smaller = adjacent_size(INSTANCES["kafka.m5.2xlarge"], -1)

@@ -6,13 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from builders import binding, config, group, service
 from kafka_autoscaler.config import ConfigError, PartitionPolicy
 from kafka_autoscaler.model import Action, Decision, GroupLag, Reason, ScalerState, Snapshot, Target
 from kafka_autoscaler.policy import decide
 from kafka_autoscaler.policy.consumers import decide_consumers
 from kafka_autoscaler.policy.partitions import decide_partitions, recommended_partitions
-
-from builders import binding, config, group, service
 
 NOW = 1_700_000_000.0
 
