@@ -21,6 +21,7 @@ from kafka_autoscaler.local.adapters import is_internal, parse_log_dirs, parse_t
 READ_ERRORS = (KafkaError, OSError)
 # Topics per DescribeConfigs request: one request for thousands of topics is a very large answer.
 CONFIG_BATCH = 200
+REBALANCING = frozenset({"PreparingRebalance", "CompletingRebalance"})
 
 
 def _values(described: Mapping[str, Any], kind: str) -> dict[str, dict[str, str]]:
@@ -32,10 +33,16 @@ def _values(described: Mapping[str, Any], kind: str) -> dict[str, dict[str, str]
 
 
 class KafkaFactsReader:
-    """ports.FactsSource over a KafkaAdminClient passed in by the caller."""
+    """ports.FactsSource over a KafkaAdminClient passed in by the caller.
+
+    While a classic group rebalances, DescribeGroups names no protocol; the reader then reports
+    the assignor it saw last for that group (the members cannot change it without rejoining,
+    which ends the rebalance), so a scale step does not make the advice come and go.
+    """
 
     def __init__(self, admin: Any) -> None:
         self._admin = admin
+        self._assignors: dict[str, str] = {}
 
     def read(self, group_ids: Sequence[str] | None) -> ClusterFacts:
         problems: list[str] = []
@@ -125,12 +132,17 @@ class KafkaFactsReader:
             group_type = str(entry.get("group_type") or "unknown")
             detail = described.get(group_id, {})
             members = detail.get("members")
+            assignor = str(detail["protocol_data"]) if detail.get("protocol_data") else None
+            if assignor is not None:
+                self._assignors[group_id] = assignor
+            elif detail.get("group_state") in REBALANCING:
+                assignor = self._assignors.get(group_id)
             facts.append(
                 GroupFacts(
                     group_id=group_id,
                     group_type=group_type,
                     state=str(detail.get("group_state") or entry.get("group_state") or "Unknown"),
-                    assignor=str(detail["protocol_data"]) if detail.get("protocol_data") else None,
+                    assignor=assignor,
                     members=len(members) if isinstance(members, list) else None,
                 )
             )
