@@ -9,10 +9,8 @@ https://docs.aws.amazon.com/msk/1.0/apireference/clusters-clusterarn-nodes-type.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 from builders import CLUSTER_ARN, config
@@ -20,24 +18,23 @@ from fakes import FakeWorld, ports_for
 from kafka_autoscaler.act.msk import MskClusterControl
 from kafka_autoscaler.engine import tick
 from kafka_autoscaler.model import Action, BrokerLoad, ClusterState, OutcomeStatus, Reason, Sample, Target
-from kafka_autoscaler.ports import ActionError
+from kafka_autoscaler.ports import ActionError, Ports
 from kafka_autoscaler.state.memory import MemoryStateStore
+from test_aws_msk import VERSION
 
 NOW = 1_700_000_000.0
-VERSION = "K3AEGXETSR30VB"
 OPERATION = (
     "arn:aws:kafka:eu-west-1:123456789012:cluster-operation/orders/6f1d2c3b-1a2b-4c5d-9e8f-0a1b2c3d4e5f-2/type-1"
 )
 
 
-@pytest.fixture
-def kafka() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client(
-        "kafka", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+def expect_update(stub: Stubber, instance_type: str) -> None:
+    """UpdateBrokerType as the API reference describes it: the ARN, the version read, the target size."""
+    stub.add_response(
+        "update_broker_type",
+        {"ClusterArn": CLUSTER_ARN, "ClusterOperationArn": OPERATION},
+        {"ClusterArn": CLUSTER_ARN, "CurrentVersion": VERSION, "TargetInstanceType": instance_type},
     )
-    with Stubber(client) as stub:
-        yield client, stub
-        stub.assert_no_pending_responses()
 
 
 def busy_cluster_at_max() -> ClusterState:
@@ -45,6 +42,13 @@ def busy_cluster_at_max() -> ClusterState:
     cpu = tuple(Sample(NOW - 60 * m, 85.0) for m in range(20, -1, -1))
     brokers = tuple(BrokerLoad(i, f"az-{(i - 1) % 3 + 1}", cpu_pct=cpu, partition_count=400) for i in range(1, 7))
     return ClusterState(CLUSTER_ARN, "ACTIVE", VERSION, 6, 3, "kafka.m7g.xlarge", 1000, brokers=brokers)
+
+
+def busy_world(client: Any, store: MemoryStateStore) -> tuple[FakeWorld, Ports]:
+    """The busy cluster in a fake world, with MSK changes going to the stubbed client."""
+    cluster = busy_cluster_at_max()
+    world = FakeWorld(cluster=cluster, groups={}, services={}, loads=cluster.brokers)
+    return world, dataclasses.replace(ports_for(world, store), cluster_control=MskClusterControl(client, CLUSTER_ARN))
 
 
 def sizing_config() -> Any:
@@ -57,15 +61,9 @@ def sizing_config() -> Any:
 
 def test_tick_sizes_up_through_update_broker_type(kafka: tuple[Any, Stubber]) -> None:
     client, stub = kafka
-    stub.add_response(
-        "update_broker_type",
-        {"ClusterArn": CLUSTER_ARN, "ClusterOperationArn": OPERATION},
-        {"ClusterArn": CLUSTER_ARN, "CurrentVersion": VERSION, "TargetInstanceType": "kafka.m7g.2xlarge"},
-    )
-    cluster = busy_cluster_at_max()
-    world = FakeWorld(cluster=cluster, groups={}, services={}, loads=cluster.brokers)
+    expect_update(stub, "kafka.m7g.2xlarge")
     store = MemoryStateStore()
-    ports = dataclasses.replace(ports_for(world, store), cluster_control=MskClusterControl(client, CLUSTER_ARN))
+    world, ports = busy_world(client, store)
 
     result = tick(sizing_config(), ports, NOW, "test")
 
@@ -84,9 +82,7 @@ def test_tick_sizes_up_through_update_broker_type(kafka: tuple[Any, Stubber]) ->
 def test_msk_refusal_is_a_failed_outcome_and_the_tick_goes_on(kafka: tuple[Any, Stubber]) -> None:
     client, stub = kafka
     stub.add_client_error("update_broker_type", "BadRequestException", "The cluster is not in a valid state.", 400)
-    cluster = busy_cluster_at_max()
-    world = FakeWorld(cluster=cluster, groups={}, services={}, loads=cluster.brokers)
-    ports = dataclasses.replace(ports_for(world), cluster_control=MskClusterControl(client, CLUSTER_ARN))
+    _, ports = busy_world(client, MemoryStateStore())
 
     result = tick(sizing_config(), ports, NOW, "test")
 
@@ -98,11 +94,7 @@ def test_msk_refusal_is_a_failed_outcome_and_the_tick_goes_on(kafka: tuple[Any, 
 
 def test_adapter_sends_arn_version_and_type(kafka: tuple[Any, Stubber]) -> None:
     client, stub = kafka
-    stub.add_response(
-        "update_broker_type",
-        {"ClusterArn": CLUSTER_ARN, "ClusterOperationArn": OPERATION},
-        {"ClusterArn": CLUSTER_ARN, "CurrentVersion": VERSION, "TargetInstanceType": "kafka.m5.2xlarge"},
-    )
+    expect_update(stub, "kafka.m5.2xlarge")
     assert MskClusterControl(client, CLUSTER_ARN).update_broker_type(VERSION, "kafka.m5.2xlarge") == OPERATION
 
 
