@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -45,13 +45,18 @@ from kafka_autoscaler.ports import ActionError, Ports
 pytestmark = pytest.mark.integration
 
 INSTANCE_TYPE = "kafka.m5.4xlarge"  # 16 vCPUs: io threads below 32 or network threads below 16 are flagged
-TRIGGERING = {
+TRIGGERING: dict[str, object] = {
     "auto.create.topics.enable": "true",
     "num.partitions": 1,
     "num.replica.fetchers": 1,
     "unclean.leader.election.enable": "true",
 }
-CLEAN = {"num.partitions": 12, "num.replica.fetchers": 2, "num.io.threads": 32, "num.network.threads": 16}
+CLEAN: dict[str, object] = {
+    "num.partitions": 12,
+    "num.replica.fetchers": 2,
+    "num.io.threads": 32,
+    "num.network.threads": 16,
+}
 
 
 @dataclass(frozen=True)
@@ -142,56 +147,76 @@ def observe(cluster: LocalKafkaCluster, config: AutoscalerConfig, state: Cluster
     return Seen(cluster, facts, run_checks(AdviceContext(facts, config, state)))
 
 
-@pytest.fixture(scope="class")
-def triggering() -> Iterator[Seen]:
-    """One broker with the settings the guide warns about, a hot keyed-like topic and a range consumer."""
-    with LocalKafkaCluster(server_config=TRIGGERING) as cluster:
-        cluster.start(brokers=1)
+@dataclass(frozen=True)
+class Setup:
+    """A cluster to observe: its brokers and settings, topics, the data written and one consumer group."""
+
+    brokers: int
+    server_config: dict[str, object]
+    topics: dict[str, dict[str, Any]]
+    topic: str  # written to, read by the group, bound in the configuration
+    messages: int
+    spread_over: int | None  # partitions written round robin; None: all to partition 0
+    group: str
+    consumer_settings: dict[str, Any] = field(default_factory=dict)
+
+
+def observed(setup: Setup) -> Iterator[Seen]:
+    """Start the cluster, write, join the group, measure, read the facts and run the checks; stop it all after."""
+    with LocalKafkaCluster(server_config=setup.server_config) as cluster:
+        cluster.start(brokers=setup.brokers)
         admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers)
         try:
-            admin.create_topics(
-                {
-                    "hot": {"num_partitions": 3, "replication_factor": 1, "configs": {"retention.ms": "-1"}},
-                    "wide": {"num_partitions": 120, "replication_factor": 1},
-                }
-            )
-            produce(cluster, "hot", 1500)
-            consumer = join(cluster, "eager", "hot")
+            admin.create_topics(setup.topics)
+            produce(cluster, setup.topic, setup.messages, setup.spread_over)
+            consumer = join(cluster, setup.group, setup.topic, **setup.consumer_settings)
             try:
-                state = measured_cluster(cluster, admin, "hot", None)
-                yield observe(cluster, config_for(cluster, "eager", "hot", max_tasks=12), state)
+                state = measured_cluster(cluster, admin, setup.topic, setup.spread_over)
+                yield observe(cluster, config_for(cluster, setup.group, setup.topic, max_tasks=12), state)
             finally:
                 consumer.close()
         finally:
             admin.close()
+
+
+@pytest.fixture(scope="class")
+def triggering() -> Iterator[Seen]:
+    """One broker with the settings the guide warns about, a hot topic kept for ever and a range consumer."""
+    yield from observed(
+        Setup(
+            brokers=1,
+            server_config=TRIGGERING,
+            topics={
+                "hot": {"num_partitions": 3, "replication_factor": 1, "configs": {"retention.ms": "-1"}},
+                "wide": {"num_partitions": 120, "replication_factor": 1},
+            },
+            topic="hot",
+            messages=1500,
+            spread_over=None,
+            group="eager",
+        )
+    )
 
 
 @pytest.fixture(scope="class")
 def clean() -> Iterator[Seen]:
     """Three brokers set up as the guide says, an evenly written topic and a cooperative consumer."""
-    with LocalKafkaCluster(server_config=CLEAN) as cluster:
-        cluster.start(brokers=3)
-        admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers)
-        try:
-            admin.create_topics(
-                {
-                    "even": {
-                        "num_partitions": 12,
-                        "replication_factor": 3,
-                        "configs": {"min.insync.replicas": "2", "retention.ms": "60000"},
-                    },
-                    "wide": {"num_partitions": 120, "replication_factor": 3, "configs": {"min.insync.replicas": "2"}},
-                }
-            )
-            produce(cluster, "even", 12 * 1100, partitions=12)
-            consumer = join(cluster, "cooperative", "even", partition_assignment_strategy=(CooperativeStickyAssignor,))
-            try:
-                state = measured_cluster(cluster, admin, "even", 12)
-                yield observe(cluster, config_for(cluster, "cooperative", "even", max_tasks=12), state)
-            finally:
-                consumer.close()
-        finally:
-            admin.close()
+    safe = {"min.insync.replicas": "2"}
+    yield from observed(
+        Setup(
+            brokers=3,
+            server_config=CLEAN,
+            topics={
+                "even": {"num_partitions": 12, "replication_factor": 3, "configs": {**safe, "retention.ms": "60000"}},
+                "wide": {"num_partitions": 120, "replication_factor": 3, "configs": safe},
+            },
+            topic="even",
+            messages=12 * 1100,
+            spread_over=12,
+            group="cooperative",
+            consumer_settings={"partition_assignment_strategy": (CooperativeStickyAssignor,)},
+        )
+    )
 
 
 def advise_cli(cluster: LocalKafkaCluster) -> tuple[int, dict[str, Any]]:
