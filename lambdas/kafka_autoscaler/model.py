@@ -226,6 +226,7 @@ class Plan:
     recommendations: dict[str, int] = field(default_factory=dict)  # per consumer key, before stabilization
     low_load_since: float | None = None  # brokers: start of the present low-load stretch
     broker_type_low_since: float | None = None  # broker size: start of the present low-load stretch
+    advice_judged: bool = True  # False: the configuration was not read, so what advice said still stands
 
     @property
     def changes(self) -> tuple[Decision, ...]:

@@ -207,6 +207,11 @@ class FakeFacts:
         return self.value
 
 
+class Unreadable:
+    def read(self, group_ids: Sequence[str] | None) -> ClusterFacts:
+        raise ConnectionError("brokers unreachable")
+
+
 def test_tick_tells_a_finding_once_and_again_when_it_changes() -> None:
     world = FakeWorld(cluster=None, groups={}, services={})
     store = MemoryStateStore()
@@ -222,6 +227,10 @@ def test_tick_tells_a_finding_once_and_again_when_it_changes() -> None:
     assert told() == []  # the same finding: said once
     source.value = facts(groups=(classic("roundrobin"),))
     assert told() == ["advice:eager_assignor:group orders-processor"]  # the assignor changed: told again
+    ports = dataclasses.replace(ports, facts=Unreadable())
+    assert told() == []  # the configuration could not be read: nothing is known, nothing forgotten
+    ports = dataclasses.replace(ports, facts=source)
+    assert told() == []  # read again, unchanged: still said once
     source.value = facts(groups=(classic("cooperative-sticky"),))
     assert told() == []  # fixed: nothing to say
     assert source.asked[0] == ["orders-processor"]  # the tick reads its bound groups

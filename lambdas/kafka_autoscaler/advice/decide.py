@@ -6,12 +6,14 @@ from kafka_autoscaler.advice.checks import AdviceContext, Finding, run_checks
 from kafka_autoscaler.config import AutoscalerConfig
 from kafka_autoscaler.model import Action, Decision, Reason, Snapshot, Target
 
+ADVICE_KEY_PREFIX = "advice:"
+
 
 def finding_decision(finding: Finding) -> Decision:
     """A hold keyed by the finding's id and subject; its `fingerprint` changes when the finding does."""
     return Decision(
         Target.ADVICE,
-        f"advice:{finding.id}:{finding.subject}",
+        f"{ADVICE_KEY_PREFIX}{finding.id}:{finding.subject}",
         Action.HOLD,
         0,
         0,

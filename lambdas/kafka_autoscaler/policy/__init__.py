@@ -47,4 +47,11 @@ def decide(snapshot: Snapshot, config: AutoscalerConfig, now: float) -> Plan:
     if broker_type.decision is not None:
         decisions.append(broker_type.decision)
     decisions.extend(advice_decisions(snapshot, config))
-    return Plan(now, tuple(decisions), recommendations, brokers.low_load_since, broker_type.low_since)
+    return Plan(
+        now,
+        tuple(decisions),
+        recommendations,
+        brokers.low_load_since,
+        broker_type.low_since,
+        advice_judged=snapshot.facts is not None,
+    )

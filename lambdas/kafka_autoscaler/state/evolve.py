@@ -25,6 +25,7 @@ from kafka_autoscaler.model import (
     Target,
     Workflow,
 )
+from kafka_autoscaler.advice.decide import ADVICE_KEY_PREFIX
 from kafka_autoscaler.policy.stabilization import keep_window
 from kafka_autoscaler.ports import LagObservation
 from kafka_autoscaler.report import signature
@@ -139,6 +140,8 @@ def next_state(
     }
     for outcome in told:
         last_notified[outcome.decision.key] = signature(outcome)
+    if not plan.advice_judged:  # unread configuration is missing advice, not advice that went away
+        last_notified.update({k: v for k, v in state.last_notified.items() if k.startswith(ADVICE_KEY_PREFIX)})
 
     return dataclasses.replace(
         state,
