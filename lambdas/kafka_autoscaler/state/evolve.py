@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from kafka_autoscaler.advice.decide import ADVICE_KEY_PREFIX
 from kafka_autoscaler.config import AutoscalerConfig, ConsumerBinding
 from kafka_autoscaler.lag.history import (
     COMMIT_MAX_AGE_S,
@@ -25,7 +26,6 @@ from kafka_autoscaler.model import (
     Target,
     Workflow,
 )
-from kafka_autoscaler.advice.decide import ADVICE_KEY_PREFIX
 from kafka_autoscaler.policy.stabilization import keep_window
 from kafka_autoscaler.ports import LagObservation
 from kafka_autoscaler.report import signature
