@@ -37,6 +37,10 @@ KAFKA_TOPIC_REBALANCE: Final = (
     "kafka-cluster:AlterTopicDynamicConfiguration",
 )
 ECS_ACTIONS: Final = ("ecs:DescribeServices", "ecs:UpdateService")
+# The advisor (advice/reader.py): DescribeConfigs of the brokers (the cluster's dynamic
+# configuration) and of every topic, which it also describes. DescribeLogDirs and ListGroups
+# are DescribeCluster and DescribeGroup, granted already.
+KAFKA_ADVICE_TOPICS: Final = ("kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration")
 
 # Why a statement has a wildcard resource, by statement id.
 WILDCARD_REASONS: Final = {
@@ -46,6 +50,8 @@ WILDCARD_REASONS: Final = {
     "kms:ViaService (Secrets Manager) and on that one secret's ARN.",
     "KafkaTopics": "Topics of this one cluster only: a group without configured topics, and a rebalance, "
     "touch topics that are not known when deploying.",
+    "AdviceTopics": "Topics of this one cluster only: the advisor checks every topic's replication and retention, "
+    "and topics are not known when deploying.",
     "CreateInterfaces": "Lambda creates the function's network interfaces at run time; their IDs are not known "
     "when deploying. Subnets and security groups are the configured ones.",
     "ManageInterfaces": "Lambda manages the function's network interfaces at run time; their IDs are not known "
@@ -117,9 +123,14 @@ def scaler_statements(config: AutoscalerConfig, *, table_arn: str, rebalancer_ar
         msk_actions.append("kafka:UpdateBrokerCount")
     if config.storage.mode is StorageMode.SCALER:
         msk_actions.append("kafka:UpdateBrokerStorage")
+    if config.brokers.enabled and config.brokers.vertical.enabled:
+        msk_actions.append("kafka:UpdateBrokerType")
     statements = [
         _statement("MskCluster", msk_actions, [arns.cluster]),
         _statement("KafkaCluster", KAFKA_CLUSTER_READ, [arns.cluster]),
+        _statement("AdviceCluster", ["kafka-cluster:DescribeClusterDynamicConfiguration"], [arns.cluster]),
+        _statement("AdviceTopics", KAFKA_ADVICE_TOPICS, [arns.topic("*")]),
+        *_partition_statements(config, arns),
     ]
     if config.consumers:
         statements += [
@@ -140,6 +151,14 @@ def scaler_statements(config: AutoscalerConfig, *, table_arn: str, rebalancer_ar
         _statement("ReadMetrics", _metric_actions(config), ["*"]),
         *_secret_statements(config, arns),
     ]
+
+
+def _partition_statements(config: AutoscalerConfig, arns: ClusterArns) -> list[iam.PolicyStatement]:
+    """CreatePartitions (kafka-cluster:AlterTopic) on exactly the topics marked keyed: false, when allowed."""
+    unkeyed = sorted(t.name for t in config.partitions.topics if not t.keyed)
+    if not config.partitions.auto_increase or not unkeyed:
+        return []
+    return [_statement("GrowPartitions", ["kafka-cluster:AlterTopic"], [arns.topic(t) for t in unkeyed])]
 
 
 def rebalancer_statements(config: AutoscalerConfig) -> list[iam.PolicyStatement]:

@@ -23,6 +23,7 @@ class FakeWorld:
     broker_calls: list[tuple[str, int]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     rebalances: list[Decision] = field(default_factory=list)
+    type_calls: list[str] = field(default_factory=list)
 
     # ClusterReader / ClusterControl
     def describe(self) -> ClusterState:
@@ -37,6 +38,10 @@ class FakeWorld:
     def update_broker_storage(self, current_version: str, volume_gib: int) -> str:
         self.broker_calls.append(("storage", volume_gib))
         return "op-storage"
+
+    def update_broker_type(self, current_version: str, instance_type: str) -> str:
+        self.type_calls.append(instance_type)
+        return "op-type"
 
     # BrokerMetricsSource
     def read(self, cluster: ClusterState, now: float, lookback_s: float) -> tuple[BrokerLoad, ...]:

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Self
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kafka_autoscaler.instances import INSTANCES
+
 CLUSTER_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:kafka:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>[A-Za-z0-9-]+)/(?P<uuid>[A-Za-z0-9-]+)$"
 )
@@ -227,6 +229,26 @@ class BrokerScaleIn(_Strict):
     window_s: int = Field(default=86400, ge=3600, description="How long load must stay low")
 
 
+class BrokerVertical(_Strict):
+    """Changing the brokers' size (MSK UpdateBrokerType) when adding brokers cannot help."""
+
+    enabled: bool = False
+    max_instance_type: str | None = Field(
+        default=None, description="Largest size to grow to, e.g. kafka.m7g.4xlarge; None: the family's largest"
+    )
+    scale_down: bool = Field(default=False, description="Go back one size after a long low-load window")
+    low_cpu_pct: float = Field(default=25.0, gt=0, lt=100, description="CPU below this counts as low load")
+    window_s: int = Field(default=86400, ge=3600, description="How long load must stay low before a size down")
+    cooldown_s: int = Field(default=6 * 3600, ge=0, description="Least time between two size changes")
+
+    @field_validator("max_instance_type")
+    @classmethod
+    def _known_type(cls, value: str | None) -> str | None:
+        if value is not None and value not in INSTANCES:
+            raise ValueError(f"'{value}' is not a known MSK broker type; use one of {', '.join(sorted(INSTANCES))}")
+        return value
+
+
 class BrokerPolicy(_Strict):
     enabled: bool = True
     min_brokers: int = Field(default=3, ge=1)
@@ -243,6 +265,7 @@ class BrokerPolicy(_Strict):
     cooldown_s: int = Field(default=3600, ge=0)
     rebalance_max_cpu_pct: float = Field(default=70.0, gt=0, le=100)
     scale_in: BrokerScaleIn = BrokerScaleIn()
+    vertical: BrokerVertical = BrokerVertical()
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
@@ -282,6 +305,37 @@ class StoragePolicy(_Strict):
         return self
 
 
+class TopicSettings(_Strict):
+    """What the scaler may assume about one topic."""
+
+    name: str = Field(min_length=1)
+    keyed: bool = Field(
+        default=True,
+        description="Producers pick partitions by key; new partitions would move keys, so none are added automatically",
+    )
+
+
+class PartitionPolicy(_Strict):
+    """Growing a topic's partition count when it caps the consumers of a late group."""
+
+    auto_increase: bool = Field(default=False, description="Run CreatePartitions for topics marked keyed: false")
+    max: int | None = Field(default=None, ge=1, description="Most partitions a topic is grown to")
+    topics: list[TopicSettings] = Field(default_factory=list, description="Unlisted topics count as keyed")
+
+    @model_validator(mode="after")
+    def _needs_max(self) -> Self:
+        if self.auto_increase and self.max is None:
+            raise ValueError("max is required when auto_increase is true (the most partitions a topic may grow to)")
+        names = [t.name for t in self.topics]
+        if len(names) != len(set(names)):
+            raise ValueError("a topic is listed twice")
+        return self
+
+    def keyed(self, topic: str) -> bool:
+        """Whether producers choose the topic's partitions by key; unlisted topics are assumed keyed."""
+        return next((t.keyed for t in self.topics if t.name == topic), True)
+
+
 class Notifications(_Strict):
     sns_topic_arn: str | None = None
     emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(default_factory=list)
@@ -310,6 +364,7 @@ class AutoscalerConfig(_Strict):
     notifications: Notifications = Notifications()
     schedule: Schedule = Schedule()
     cruise_control: CruiseControl | None = None
+    partitions: PartitionPolicy = PartitionPolicy()
     dry_run: bool = False
     paused: bool = False
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from kafka_autoscaler.advice.facts import ClusterFacts
 
 
 # ---------------------------------------------------------------- observe: the snapshot
@@ -114,6 +117,7 @@ class Snapshot:
     state: ScalerState
     reassignments_in_progress: int | None = None  # partition moves Kafka reports; None: unknown
     problems: tuple[str, ...] = ()  # what could not be observed, in words
+    facts: ClusterFacts | None = None  # broker, topic and group configuration; None: not read
 
 
 # ---------------------------------------------------------------- decide: the plan
@@ -122,6 +126,9 @@ class Target(StrEnum):
     BROKERS = "brokers"
     STORAGE = "storage"
     REBALANCE = "rebalance"
+    PARTITIONS = "partitions"
+    BROKER_TYPE = "broker_type"
+    ADVICE = "advice"
 
 
 class Action(StrEnum):
@@ -171,6 +178,16 @@ class Reason(StrEnum):
     # the whole tick
     PAUSED = "Paused"
     DRY_RUN = "DryRun"
+    # partitions
+    PARTITIONS_CAP_LATE_GROUP = "PartitionsCapLateGroup"
+    KEYED_TOPIC = "KeyedTopic"
+    PARTITIONS_AT_MAX = "PartitionsAtMaximum"
+    # broker type
+    CPU_HIGH_AT_MAX_BROKERS = "CpuHighAtMaxBrokers"
+    PARTITIONS_ABOVE_TYPE = "PartitionsAboveBrokerType"
+    AT_LARGEST_TYPE = "AtLargestBrokerType"
+    # advice
+    ADVICE = "Advice"
 
 
 @dataclass(frozen=True)
@@ -209,6 +226,8 @@ class Plan:
     decisions: tuple[Decision, ...]
     recommendations: dict[str, int] = field(default_factory=dict)  # per consumer key, before stabilization
     low_load_since: float | None = None  # brokers: start of the present low-load stretch
+    broker_type_low_since: float | None = None  # broker size: start of the present low-load stretch
+    advice_judged: bool = True  # False: the configuration was not read, so what advice said still stands
 
     @property
     def changes(self) -> tuple[Decision, ...]:
@@ -271,6 +290,7 @@ class ScalerState:
     workflows: tuple[Workflow, ...] = ()
     last_notified: dict[str, str] = field(default_factory=dict)  # per decision key: what was last said
     version: int = 0  # optimistic concurrency in the state store
+    broker_type_low_since: float | None = None  # broker size: when load last went below the size-down level
 
 
 def partition_key(topic: str, partition: int) -> str:

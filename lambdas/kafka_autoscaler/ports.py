@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kafka_autoscaler.advice.facts import ClusterFacts
 from kafka_autoscaler.config import ConsumerBinding
 from kafka_autoscaler.model import (
     BrokerLoad,
@@ -60,6 +61,22 @@ class ClusterControl(Protocol):
 
     def update_broker_storage(self, current_version: str, volume_gib: int) -> str:
         """Start a volume-size change on every broker; returns the operation id."""
+        ...
+
+    def update_broker_type(self, current_version: str, instance_type: str) -> str:
+        """Start a change of every broker's size (instance type); returns the operation id."""
+        ...
+
+
+class PartitionControl(Protocol):
+    def create_partitions(self, topic: str, total_count: int) -> str:
+        """Grow a topic to `total_count` partitions; returns a short detail."""
+        ...
+
+
+class FactsSource(Protocol):
+    def read(self, group_ids: Sequence[str] | None) -> ClusterFacts:
+        """Broker, topic and group configuration (group_ids None: every consumer group)."""
         ...
 
 
@@ -130,3 +147,5 @@ class Ports:
     rebalancer: Rebalancer | None
     notifier: Notifier
     state: StateStore
+    partitions: PartitionControl | None = None  # None: partition counts are never changed
+    facts: FactsSource | None = None  # None: configuration is not checked

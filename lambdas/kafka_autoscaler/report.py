@@ -20,6 +20,11 @@ NOTABLE_HOLDS = frozenset(
         Reason.MISSING_DATA,
         Reason.PARTITIONS_UNBALANCED,
         Reason.DRAIN_PENDING,
+        Reason.ADVICE,
+        Reason.PARTITIONS_CAP_LATE_GROUP,
+        Reason.KEYED_TOPIC,
+        Reason.PARTITIONS_AT_MAX,
+        Reason.AT_LARGEST_TYPE,
     }
 )
 SUBJECT_LIMIT = 100  # SNS subjects are at most 100 characters
@@ -37,7 +42,9 @@ class Message:
 
 def signature(outcome: Outcome) -> str:
     d = outcome.decision
-    return f"{d.action.value}:{d.reason.value}:{d.desired}:{outcome.status.value}"
+    told = f"{d.action.value}:{d.reason.value}:{d.desired}:{outcome.status.value}"
+    # A finding of the advisor is the same hold every tick; what it says is in its fingerprint.
+    return f"{told}:{d.details['fingerprint']}" if "fingerprint" in d.details else told
 
 
 def worth_telling(outcomes: Sequence[Outcome], state: ScalerState) -> list[Outcome]:

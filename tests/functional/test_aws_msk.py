@@ -7,11 +7,9 @@ response against botocore's service model. Bodies follow the MSK API reference e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 from builders import CLUSTER_ARN
@@ -91,16 +89,6 @@ def node(broker_id: int, subnet: str) -> dict[str, Any]:
 
 ALL_NODES = [node(b, SUBNETS[(b - 1) % 3]) for b in range(1, 7)]
 ARN_ONLY = {"ClusterArn": CLUSTER_ARN}
-
-
-@pytest.fixture
-def kafka() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client(
-        "kafka", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    with Stubber(client) as stub:
-        yield client, stub
-        stub.assert_no_pending_responses()
 
 
 def stub_describe(stub: Stubber, operations: list[list[dict[str, Any]]], nodes: list[list[dict[str, Any]]]) -> None:

@@ -60,7 +60,7 @@ def _unavailable_msk(clients: AwsClients) -> Stubber:
 
 def _plan(config_file: Path, clients: AwsClients, world: FakeWorld, as_json: bool) -> Any:
     config = load_config(config_file)
-    ports = dataclasses.replace(plan.plan_ports(config, clients, None), lag=FakeLag(world))
+    ports = dataclasses.replace(plan.plan_ports(config, clients, None), lag=FakeLag(world), facts=None)
     result = plan.make_plan(config, ports, 1_700_000_000.0)
     return plan.render_json(config, result) if as_json else plan.render_text(config, result)
 

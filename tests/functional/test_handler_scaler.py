@@ -87,7 +87,7 @@ def fake_kafka(world: FakeWorld, failing: set[str]) -> Callable[[AutoscalerConfi
 
         clients.ecs.meta.events.register("before-call.ecs.UpdateService", refuse)
         ports = build_aws_ports(cfg, clients, env)
-        return dataclasses.replace(ports, cluster=world, metrics=world, lag=FakeLag(world))
+        return dataclasses.replace(ports, cluster=world, metrics=world, lag=FakeLag(world), facts=None)
 
     return factory
 

@@ -86,6 +86,11 @@ def test_scaler_statements_are_exactly_what_a_tick_needs(example: Synthesized) -
             [CLUSTER],
         ),
         "KafkaCluster": (["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"], [CLUSTER]),
+        "AdviceCluster": (["kafka-cluster:DescribeClusterDynamicConfiguration"], [CLUSTER]),
+        "AdviceTopics": (
+            ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration"],
+            [f"{TOPIC}/*"],
+        ),
         "KafkaTopics": (["kafka-cluster:DescribeTopic"], [f"{TOPIC}/orders", f"{TOPIC}/payments"]),
         "KafkaGroups": (["kafka-cluster:DescribeGroup"], [f"{GROUP}/audit-archiver", f"{GROUP}/orders-processor"]),
         "EcsServices": (

@@ -106,6 +106,13 @@ def test_the_report_holds_the_timeline_plots(demo_run: DemoRun) -> None:
     assert (demo_run.run_dir / "decisions.jsonl").read_text(encoding="utf-8").count("scale_out") >= 1
 
 
+def test_the_report_lists_the_advice_on_the_local_cluster(demo_run: DemoRun) -> None:
+    """The demo's workers use kafka-python's default range assignor: the advisor says so, once."""
+    assert demo_run.output.count("advice eager_assignor (warning), group demo-consumers") == 1, demo_run.output[-4000:]
+    advice = demo_run.report.read_text(encoding="utf-8").split("<h2>Advice</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "advice eager_assignor (warning), group demo-consumers" in advice
+
+
 def test_no_process_is_left_behind(demo_run: DemoRun) -> None:
     commands = demo_run.started.values()
     assert any("kafka.Kafka" in c for c in commands), "the brokers were seen while the demo ran"

@@ -15,6 +15,10 @@ def _apply(decision: Decision, config: AutoscalerConfig, ports: Ports, snapshot:
     if decision.target is Target.CONSUMERS:
         group_id = decision.key.removeprefix("consumer:")
         return ports.service_control.set_desired(config.binding(group_id), decision.desired)
+    if decision.target is Target.PARTITIONS:
+        if ports.partitions is None:
+            raise ActionError("no partition control is configured")
+        return ports.partitions.create_partitions(str(decision.details["topic"]), decision.desired)
     if decision.target is Target.REBALANCE or decision.action is Action.DRAIN:
         if ports.rebalancer is None:
             raise ActionError("no rebalancer is configured")
@@ -26,6 +30,8 @@ def _apply(decision: Decision, config: AutoscalerConfig, ports: Ports, snapshot:
         return ports.cluster_control.update_broker_count(version, decision.desired)
     if decision.target is Target.STORAGE:
         return ports.cluster_control.update_broker_storage(version, decision.desired)
+    if decision.target is Target.BROKER_TYPE:
+        return ports.cluster_control.update_broker_type(version, str(decision.details["target_instance_type"]))
     raise ActionError(f"no adapter for {decision.target.value}")
 
 

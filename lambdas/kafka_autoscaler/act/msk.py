@@ -1,7 +1,7 @@
-"""Change an MSK provisioned cluster: broker count and broker volume size.
+"""Change an MSK provisioned cluster: broker count, broker volume size and broker size.
 
-Calls UpdateBrokerCount and UpdateBrokerStorage (IAM: kafka:UpdateBrokerCount,
-kafka:UpdateBrokerStorage). Both return at once with the ARN of the operation MSK starts;
+Calls UpdateBrokerCount, UpdateBrokerStorage and UpdateBrokerType (IAM: kafka:UpdateBrokerCount,
+kafka:UpdateBrokerStorage, kafka:UpdateBrokerType). Each returns at once with the ARN of the operation MSK starts;
 MSK refuses a stale CurrentVersion with BadRequestException or ConflictException, and
 the next tick reads the new version.
 """
@@ -52,6 +52,19 @@ class MskClusterControl:
         except (BotoCoreError, ClientError) as error:
             raise ActionError(f"MSK UpdateBrokerStorage to {volume_gib} GiB failed: {aws_error_text(error)}") from error
         return _operation_arn(response.get("ClusterOperationArn"), "UpdateBrokerStorage")
+
+    def update_broker_type(self, current_version: str, instance_type: str) -> str:
+        """Change every broker to `instance_type` (a rolling update); returns the cluster operation ARN.
+
+        https://docs.aws.amazon.com/msk/1.0/apireference/clusters-clusterarn-nodes-type.html (PUT, UpdateBrokerType)
+        """
+        try:
+            response = self._client.update_broker_type(
+                ClusterArn=self._arn, CurrentVersion=current_version, TargetInstanceType=instance_type
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise ActionError(f"MSK UpdateBrokerType to {instance_type} failed: {aws_error_text(error)}") from error
+        return _operation_arn(response.get("ClusterOperationArn"), "UpdateBrokerType")
 
 
 def _operation_arn(arn: str | None, operation: str) -> str:

@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "bench",
     "backtest",
+    "advise",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kafka_autoscaler.act.console import ConsoleNotifier
 from kafka_autoscaler.act.ecs import EcsServiceControl
 from kafka_autoscaler.act.msk import MskClusterControl
+from kafka_autoscaler.act.partitions import KafkaPartitionControl
 from kafka_autoscaler.act.rebalancer_lambda import LambdaRebalancer
 from kafka_autoscaler.act.sns import SnsNotifier
+from kafka_autoscaler.advice.facts import ClusterFacts
+from kafka_autoscaler.advice.reader import KafkaFactsReader
 from kafka_autoscaler.config import AuthMechanism, AutoscalerConfig, ClusterSettings, ConsumerBinding
 from kafka_autoscaler.model import Outcome, ScalerState
 from kafka_autoscaler.observe.cloudwatch import CloudWatchBrokerMetrics
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
 STATE_TABLE_ENV = "STATE_TABLE_NAME"
 SNS_TOPIC_ENV = "SNS_TOPIC_ARN"
 REBALANCER_ENV = "REBALANCER_FUNCTION_NAME"
+# A Kafka connection that failed is tried again after this long (about one scheduled tick).
+RECONNECT_AFTER_S = 30.0
 # Standard retries with backoff ride out throttling; short timeouts keep a tick inside its schedule.
 BOTO_CONFIG = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 
@@ -106,20 +112,31 @@ def scram_credentials(secrets: SecretsManagerClient, secret_arn: str) -> ScramCr
 
 
 class KafkaAdminConnector:
-    """Connects the Kafka admin client on first use and keeps it for warm invocations."""
+    """Connects the Kafka admin client on first use and keeps it for warm invocations.
+
+    A failed connection is not tried again for RECONNECT_AFTER_S: the lag source and the
+    advisor share the connector, and one tick must not wait twice for brokers that do not answer.
+    """
 
     def __init__(self, cluster: ClusterSettings, secrets: SecretsManagerClient) -> None:
         self._cluster = cluster
         self._secrets = secrets
         self._admin: Any = None
+        self._failure: tuple[float, Exception] | None = None
 
     def __call__(self) -> Any:
         if self._admin is None:
+            if self._failure is not None and time.monotonic() - self._failure[0] < RECONNECT_AFTER_S:
+                raise self._failure[1]
             secret = self._cluster.auth.scram_secret_arn
             scram = None
             if self._cluster.auth.mechanism is AuthMechanism.SCRAM and secret:
                 scram = scram_credentials(self._secrets, secret)
-            self._admin = admin_client_for(self._cluster, scram)
+            try:
+                self._admin = admin_client_for(self._cluster, scram)
+            except Exception as error:
+                self._failure = (time.monotonic(), error)
+                raise
         return self._admin
 
 
@@ -136,6 +153,26 @@ class LazyKafkaLagSource:
         return KafkaLagSource(self._connect()).read(bindings, state, now)
 
 
+class LazyFactsReader:
+    """KafkaFactsReader that connects at its first read, through the same connector as the lag source."""
+
+    def __init__(self, connect: KafkaAdminConnector) -> None:
+        self._connect = connect
+
+    def read(self, group_ids: Sequence[str] | None) -> ClusterFacts:
+        return KafkaFactsReader(self._connect()).read(group_ids)
+
+
+class LazyPartitionControl:
+    """KafkaPartitionControl that connects when a partition count is first changed."""
+
+    def __init__(self, connect: KafkaAdminConnector) -> None:
+        self._connect = connect
+
+    def create_partitions(self, topic: str, total_count: int) -> str:
+        return KafkaPartitionControl(self._connect()).create_partitions(topic, total_count)
+
+
 class RefusingControl:
     """ClusterControl and ServiceControl that refuse every change: the read-only wiring's safety net."""
 
@@ -144,6 +181,9 @@ class RefusingControl:
 
     def update_broker_storage(self, current_version: str, volume_gib: int) -> str:
         raise ActionError("read-only: the broker storage is not changed")
+
+    def update_broker_type(self, current_version: str, instance_type: str) -> str:
+        raise ActionError("read-only: the broker size is not changed")
 
     def set_desired(self, binding: ConsumerBinding, count: int) -> str:
         raise ActionError(f"read-only: {binding.ecs.cluster}/{binding.ecs.service} is not changed")
@@ -182,10 +222,8 @@ def build_aws_ports(
     `notifier` or standard output instead of SNS. `notifier` otherwise replaces SNS.
     """
     cluster = config.cluster
-    lag = FallbackLagSource(
-        LazyKafkaLagSource(KafkaAdminConnector(cluster, clients.secretsmanager)),
-        MskLagMetrics(clients.cloudwatch, cluster.name),
-    )
+    connect = KafkaAdminConnector(cluster, clients.secretsmanager)
+    lag = FallbackLagSource(LazyKafkaLagSource(connect), MskLagMetrics(clients.cloudwatch, cluster.name))
     state = DynamoStateStore(clients.dynamodb, env.state_table_name, cluster.arn)
     if read_only:
         refusing = RefusingControl()
@@ -199,6 +237,7 @@ def build_aws_ports(
             rebalancer=None,
             notifier=notifier or ConsoleNotifier(sys.stdout),
             state=ReadOnlyStateStore(state),
+            facts=LazyFactsReader(connect),
         )
     rebalancer = env.rebalancer_function_name
     return Ports(
@@ -211,4 +250,6 @@ def build_aws_ports(
         rebalancer=LambdaRebalancer(clients.lambda_, rebalancer) if rebalancer else None,
         notifier=notifier or SnsNotifier(clients.sns, env.sns_topic_arn),
         state=state,
+        partitions=LazyPartitionControl(connect) if config.partitions.auto_increase else None,
+        facts=LazyFactsReader(connect),
     )

@@ -430,6 +430,9 @@ class LocalClusterControl:
         self._brokers.last_storage_update_t = self._clock()
         return f"local-op-{self._brokers.bump_version()}: nominal volume now {volume_gib} GiB"
 
+    def update_broker_type(self, current_version: str, instance_type: str) -> str:
+        raise ActionError(f"local brokers are processes of this machine and have no size to change to {instance_type}")
+
     def _check_version(self, current_version: str) -> None:
         # Why: MSK refuses a change made against a stale version; the local cluster behaves alike.
         if self._brokers.busy:

@@ -24,6 +24,8 @@ from types import FrameType
 from kafka.admin import KafkaAdminClient
 
 from kafka_autoscaler.act.console import FileNotifier
+from kafka_autoscaler.act.partitions import KafkaPartitionControl
+from kafka_autoscaler.advice.reader import KafkaFactsReader
 from kafka_autoscaler.config import AutoscalerConfig, parse_config
 from kafka_autoscaler.engine import TickResult, tick
 from kafka_autoscaler.local import processes
@@ -332,6 +334,10 @@ class _Run:
             rebalancer=self.rebalancer,
             notifier=FileNotifier(settings.run_dir / "decisions.jsonl"),
             state=FileStateStore(settings.run_dir / "state.json"),
+            partitions=KafkaPartitionControl(admin),
+            # The advisor reads the cluster's configuration as the Lambda does: the demo's workers use
+            # kafka-python's default (eager) range assignor, and the demo topic min.insync.replicas 1.
+            facts=KafkaFactsReader(admin),
         )
 
     def pids(self) -> list[int]:

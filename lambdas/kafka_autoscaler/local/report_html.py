@@ -202,6 +202,7 @@ def render_report(timeline: Timeline, title: str = "kafka-autoscaler demo") -> s
         for e in timeline.events
     )
     legend = ", ".join(f'<span style="color:{c}">{html.escape(t)}</span>' for t, c in TARGET_COLOURS.items())
+    advice = "".join(f"<li>{html.escape(e.message)}</li>" for e in timeline.events if e.target == "advice")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
@@ -212,6 +213,8 @@ def render_report(timeline: Timeline, title: str = "kafka-autoscaler demo") -> s
 lists every decision the scaler reported.</p>
 <ul>{summary}</ul>
 {charts}
+<h2>Advice</h2>
+<ul class="advice">{advice or "<li>none: nothing in the configuration blocks scaling</li>"}</ul>
 <h2>Decisions</h2>
 <table><tr><th>time</th><th>target</th><th>change</th><th>reason</th><th>status</th><th>why</th></tr>
 {rows}</table>

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
+from kafka_autoscaler.advice.facts import ClusterFacts
 from kafka_autoscaler.config import AutoscalerConfig
 from kafka_autoscaler.model import ClusterState, ScalerState, Snapshot
 from kafka_autoscaler.ports import LagObservation, Ports
@@ -62,6 +63,7 @@ def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, no
             reassignments = ports.rebalancer.in_progress()
         except Exception as error:
             problems.append(f"partition reassignments could not be listed: {error}")
+    facts = _read_facts(ports, config, problems)
     for binding in config.consumers:
         if binding.group_id not in lag.groups:
             problems.append(f"no lag for group {binding.group_id}")
@@ -75,5 +77,20 @@ def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, no
         state=state,
         reassignments_in_progress=reassignments,
         problems=tuple(problems),
+        facts=facts,
     )
     return Observation(snapshot, lag)
+
+
+def _read_facts(ports: Ports, config: AutoscalerConfig, problems: list[str]) -> ClusterFacts | None:
+    """The advisor's facts of the bound groups and every topic; None without a facts port or on failure."""
+    if ports.facts is None:
+        return None
+    try:
+        facts = ports.facts.read([b.group_id for b in config.consumers])
+    except Exception as error:  # unread configuration is missing advice, not a failed tick
+        logger.warning("configuration read failed", exc_info=True)
+        problems.append(f"cluster configuration could not be read: {error}")
+        return None
+    problems.extend(facts.problems)
+    return facts

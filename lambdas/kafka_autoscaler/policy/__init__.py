@@ -6,10 +6,13 @@ tests/unit/test_policy_purity.py fails if it does.
 
 from __future__ import annotations
 
+from kafka_autoscaler.advice.decide import advice_decisions
 from kafka_autoscaler.config import AutoscalerConfig
-from kafka_autoscaler.model import Decision, Plan, Snapshot
+from kafka_autoscaler.model import Decision, Plan, Snapshot, Target
+from kafka_autoscaler.policy.broker_type import decide_broker_type
 from kafka_autoscaler.policy.brokers import decide_brokers
 from kafka_autoscaler.policy.consumers import decide_consumers
+from kafka_autoscaler.policy.partitions import decide_partitions
 from kafka_autoscaler.policy.storage import decide_storage
 
 
@@ -33,4 +36,22 @@ def decide(snapshot: Snapshot, config: AutoscalerConfig, now: float) -> Plan:
     storage = decide_storage(snapshot.cluster, config.storage, snapshot.state, now)
     if storage is not None:
         decisions.append(storage)
-    return Plan(now, tuple(decisions), recommendations, brokers.low_load_since)
+    consumer_decisions = {d.key: d for d in decisions if d.target is Target.CONSUMERS}
+    for binding in config.consumers:
+        consumer = consumer_decisions.get(binding.key)
+        group = snapshot.groups.get(binding.group_id)
+        partitions = None if consumer is None else decide_partitions(binding, group, consumer, config.partitions)
+        if partitions is not None:
+            decisions.append(partitions)
+    broker_type = decide_broker_type(snapshot.cluster, config.brokers, snapshot.state, brokers.decisions, now)
+    if broker_type.decision is not None:
+        decisions.append(broker_type.decision)
+    decisions.extend(advice_decisions(snapshot, config))
+    return Plan(
+        now,
+        tuple(decisions),
+        recommendations,
+        brokers.low_load_since,
+        broker_type.low_since,
+        advice_judged=snapshot.facts is not None,
+    )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from kafka_autoscaler.config import ConsumerBinding
 from kafka_autoscaler.model import BrokerLoad, ClusterState, Decision, GroupLag, PartitionLag, ScalerState, ServiceState
-from kafka_autoscaler.ports import LagObservation, Ports
+from kafka_autoscaler.ports import ActionError, LagObservation, Ports
 from kafka_autoscaler.report import Message
 from kafka_autoscaler.sim.model import GROUP_ID, TOPIC, World
 from kafka_autoscaler.state.memory import MemoryStateStore
@@ -101,6 +101,9 @@ class SimCluster:
 
     def update_broker_storage(self, current_version: str, volume_gib: int) -> str:
         return self.msk.update_broker_storage(current_version, volume_gib)
+
+    def update_broker_type(self, current_version: str, instance_type: str) -> str:
+        raise ActionError("the simulator models broker counts and storage, not broker sizes")
 
     def in_progress(self) -> int | None:
         return self.msk.moves_in_progress()

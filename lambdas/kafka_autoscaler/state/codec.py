@@ -42,6 +42,7 @@ def encode_state(state: ScalerState, *, with_offsets: bool = True) -> dict[str, 
         "low_load_since": state.low_load_since,
         "workflows": [dataclasses.asdict(w) | {"broker_ids": list(w.broker_ids)} for w in state.workflows],
         "last_notified": dict(state.last_notified),
+        "broker_type_low_since": state.broker_type_low_since,
     }
     if with_offsets:
         doc["end_offsets"] = _history_to_json(state.end_offsets)
@@ -68,6 +69,9 @@ def decode_state(doc: object) -> ScalerState:
             workflows=tuple(_workflow(w) for w in doc.get("workflows", [])),
             last_notified={str(k): str(v) for k, v in doc.get("last_notified", {}).items()},
             version=int(doc.get("version", 0)),
+            broker_type_low_since=(
+                None if doc.get("broker_type_low_since") is None else float(doc["broker_type_low_since"])
+            ),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise StateCodecError(f"state document: {type(error).__name__}: {error}") from error

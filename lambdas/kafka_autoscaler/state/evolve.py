@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from kafka_autoscaler.advice.decide import ADVICE_KEY_PREFIX
 from kafka_autoscaler.config import AutoscalerConfig, ConsumerBinding
 from kafka_autoscaler.lag.history import (
     COMMIT_MAX_AGE_S,
@@ -139,6 +140,8 @@ def next_state(
     }
     for outcome in told:
         last_notified[outcome.decision.key] = signature(outcome)
+    if not plan.advice_judged:  # unread configuration is missing advice, not advice that went away
+        last_notified.update({k: v for k, v in state.last_notified.items() if k.startswith(ADVICE_KEY_PREFIX)})
 
     return dataclasses.replace(
         state,
@@ -150,4 +153,5 @@ def next_state(
         low_load_since=plan.low_load_since,
         workflows=_workflows(state, cluster, outcomes, now),
         last_notified=last_notified,
+        broker_type_low_since=plan.broker_type_low_since,
     )
