@@ -36,8 +36,22 @@ def _describe_cluster(ports: Ports, config: AutoscalerConfig, now: float, proble
     except Exception as error:
         logger.warning("broker metrics failed", exc_info=True)
         problems.append(f"broker metrics could not be read: {error}")
-        loads = ()
+        return dataclasses.replace(cluster, brokers=(), metrics_error=str(error))
     return dataclasses.replace(cluster, brokers=loads)
+
+
+def _broker_replicas(ports: Ports, cluster: ClusterState | None, problems: list[str]) -> dict[int, int] | None:
+    """Replicas per broker from Kafka's metadata; without a reader, the cluster port's own counts."""
+    if ports.replicas is None:
+        if cluster is None or any(b.partition_count is None for b in cluster.brokers):
+            return None
+        return {b.broker_id: b.partition_count for b in cluster.brokers if b.partition_count is not None}
+    try:
+        return ports.replicas.replicas_per_broker()
+    except Exception as error:  # unknown, so no broker is judged empty
+        logger.warning("replica metadata failed", exc_info=True)
+        problems.append(f"Kafka's replica metadata could not be read: {error}")
+        return None
 
 
 def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, now: float) -> Observation:
@@ -75,5 +89,6 @@ def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, no
         state=state,
         reassignments_in_progress=reassignments,
         problems=tuple(problems),
+        broker_replicas=_broker_replicas(ports, cluster, problems),
     )
     return Observation(snapshot, lag)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, get_args, get_type_hints
 
-from kafka_autoscaler.model import OffsetSample, ScalerState, Workflow
+from kafka_autoscaler.model import Failure, Intent, OffsetSample, ScalerState, Workflow
 
 SCHEMA = 1
 OFFSETS_SCHEMA = 1
@@ -42,6 +42,11 @@ def encode_state(state: ScalerState, *, with_offsets: bool = True) -> dict[str, 
         "low_load_since": state.low_load_since,
         "workflows": [dataclasses.asdict(w) | {"broker_ids": list(w.broker_ids)} for w in state.workflows],
         "last_notified": dict(state.last_notified),
+        "failures": {k: dataclasses.asdict(f) for k, f in state.failures.items()},
+        "intents": [dataclasses.asdict(i) for i in state.intents],
+        "known_desired": dict(state.known_desired),
+        "external_changes": dict(state.external_changes),
+        "unsent": list(state.unsent),
     }
     if with_offsets:
         doc["end_offsets"] = _history_to_json(state.end_offsets)
@@ -68,6 +73,11 @@ def decode_state(doc: object) -> ScalerState:
             workflows=tuple(_workflow(w) for w in doc.get("workflows", [])),
             last_notified={str(k): str(v) for k, v in doc.get("last_notified", {}).items()},
             version=int(doc.get("version", 0)),
+            failures={str(k): Failure(**v) for k, v in doc.get("failures", {}).items()},
+            intents=tuple(Intent(**i) for i in doc.get("intents", [])),
+            known_desired={str(k): int(v) for k, v in doc.get("known_desired", {}).items()},
+            external_changes={str(k): float(v) for k, v in doc.get("external_changes", {}).items()},
+            unsent=tuple(dict(m) for m in doc.get("unsent", [])),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise StateCodecError(f"state document: {type(error).__name__}: {error}") from error
