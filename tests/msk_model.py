@@ -91,7 +91,7 @@ class MskModel:
             self.calls.append((_snake(name), params))
         try:
             body = handler(params)
-        except _Refused as refusal:
+        except _RefusedError as refusal:
             return _error(400, "BadRequestException", str(refusal))
         validate_parameters(body, model.output_shape)
         return AWSResponse("https://kafka.eu-west-1.amazonaws.com", 200, {}, None), {
@@ -143,7 +143,7 @@ class MskModel:
             if op["OperationType"] == "UPDATE_BROKER_STORAGE" and op["OperationState"] == "UPDATE_COMPLETE"
         ]
         if ends and self.clock() - max(ends) < self.storage_cooldown_s:
-            raise _Refused("The cluster is in a storage cool-down period; try again later.")
+            raise _RefusedError("The cluster is in a storage cool-down period; try again later.")
         volume = int(params["TargetBrokerEBSVolumeInfo"][0]["VolumeSizeGB"])
         return self._change("update_broker_storage", params, volume=volume)
 
@@ -151,9 +151,9 @@ class MskModel:
         if self.before_change is not None:
             self.before_change(name)
         if self.state != "ACTIVE":
-            raise _Refused(f"The request is not valid because the cluster is in {self.state} state.")
+            raise _RefusedError(f"The request is not valid because the cluster is in {self.state} state.")
         if params.get("CurrentVersion") != self.version:
-            raise _Refused("The cluster's CurrentVersion does not match the version in the request.")
+            raise _RefusedError("The cluster's CurrentVersion does not match the version in the request.")
         op_arn = f"{OP_PREFIX}/op-{len(self.operations) + 1}"
         self.operations.append(
             {
@@ -175,7 +175,7 @@ class MskModel:
         return self.instance_type.startswith("express.")
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     pass
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import ReadTimeoutError
 from builders import CLUSTER_ARN, binding, config, group
 from fakes import FakeLag, FakeWorld
 from kafka_autoscaler.config import AutoscalerConfig
@@ -333,8 +334,6 @@ def test_a_crash_at_any_point_neither_repeats_the_change_nor_skips_its_cooldown(
 
 
 def test_a_lost_reply_is_read_back_from_the_operation_list(aws: Aws) -> None:
-    from botocore.exceptions import ReadTimeoutError
-
     aws.metrics.cpu = 85.0
 
     def lost(*_: Any) -> None:
@@ -461,7 +460,7 @@ def test_a_configuration_that_cannot_load_is_told_once_and_fails_the_invocation(
     scaler.runtime.cache_clear()
     scaler._told_setup_problem.clear()
     for _ in range(3):
-        with pytest.raises(Exception, match="cluster.arn"):
+        with pytest.raises(Exception, match=r"cluster\.arn"):
             aws.tick()
     [message] = aws.told()
     assert "cannot run" in message["Subject"] and "cluster.arn" in message["Message"]
