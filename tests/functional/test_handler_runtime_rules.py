@@ -7,8 +7,13 @@ broker-metric and replica ports are fakes fed by the test; the clock is the test
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +22,11 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from builders import CLUSTER_ARN, binding, config, group
 from fakes import FakeLag, FakeWorld
 from kafka_autoscaler.config import AutoscalerConfig
+from kafka_autoscaler.engine import FUNCTION_TIMEOUT_S
 from kafka_autoscaler.handlers import scaler
 from kafka_autoscaler.handlers.wiring import AwsClients, HandlerEnv, build_aws_ports
 from kafka_autoscaler.model import BrokerLoad, ClusterState, Sample, ScalerState
@@ -117,6 +123,8 @@ class Aws:
     autoscaling: Any
     task_root: Path
     store_hooks: dict[str, Callable[[], None]] = field(default_factory=dict)
+    failures: dict[str, BaseException] = field(default_factory=dict)  # by operation name: raised by the call
+    options: dict[str, bool] = field(default_factory=dict)  # "real_metrics", "no_msk_model"
 
     def write_config(self, **overrides: Any) -> None:
         values = base_config().model_dump(mode="json") | overrides
@@ -204,16 +212,42 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
         world = FakeWorld(cluster=None, services={}, groups={"orders-processor": group(produce=40.0, lag=0)})
         hooks: dict[str, Callable[[], None]] = {}
 
+        failures: dict[str, BaseException] = {}
+        options: dict[str, bool] = {}
+
+        def inject(model: Any, **_: Any) -> None:
+            if (failure := failures.get(model.name)) is not None:
+                raise failure
+
         def factory(cfg: AutoscalerConfig, clients: AwsClients, env: HandlerEnv) -> Ports:
-            for client in (clients.kafka, clients.kafka_changes):
-                msk.attach(client)
+            for client in (
+                clients.ecs,
+                clients.sns,
+                clients.dynamodb,
+                clients.kafka,
+                clients.kafka_changes,
+                clients.cloudwatch,
+                clients.autoscaling,
+            ):
+                client.meta.events.register_first("before-call.*.*", inject)
+            if not options.get("no_msk_model"):
+                for client in (clients.kafka, clients.kafka_changes):
+                    msk.attach(client)
             ports = build_aws_ports(cfg, clients, env)
             store = HookedStore(hooks, clients.dynamodb, env.state_table_name, cfg.cluster.arn)
-            return dataclasses.replace(ports, metrics=metrics, lag=FakeLag(world), replicas=Replicas(), state=store)
+            return dataclasses.replace(
+                ports,
+                metrics=ports.metrics if options.get("real_metrics") else metrics,
+                lag=FakeLag(world),
+                replicas=Replicas(),
+                state=store,
+            )
 
         monkeypatch.setattr(scaler, "PORTS_FACTORY", factory)
         autoscaling = boto3.client("application-autoscaling", region_name=REGION)
-        state = Aws(clock, msk, metrics, world, ecs, sqs, queue, dynamodb, autoscaling, tmp_path, hooks)
+        state = Aws(
+            clock, msk, metrics, world, ecs, sqs, queue, dynamodb, autoscaling, tmp_path, hooks, failures, options
+        )
         state.write_config()
         yield state
         scaler.runtime.cache_clear()
@@ -464,3 +498,155 @@ def test_a_configuration_that_cannot_load_is_told_once_and_fails_the_invocation(
             aws.tick()
     [message] = aws.told()
     assert "cannot run" in message["Subject"] and "cluster.arn" in message["Message"]
+
+
+# ---------------------------------------------------------------- time budgets
+@pytest.fixture
+def hung_endpoint() -> Iterator[str]:
+    """An HTTP endpoint on loopback that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+@pytest.mark.parametrize("service", ["kafka", "ecs", "sns"])
+def test_a_hung_endpoint_ends_the_tick_inside_the_function_timeout(
+    aws: Aws, hung_endpoint: str, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aws.metrics.cpu = 85.0
+    _lagging(aws)
+    monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service.upper()}", hung_endpoint)
+    aws.options["no_msk_model"] = service == "kafka"
+    scaler.runtime.cache_clear()
+
+    started = time.monotonic()
+    response = aws.tick()
+    elapsed = time.monotonic() - started
+
+    assert elapsed < FUNCTION_TIMEOUT_S, f"the tick took {elapsed:.1f} s against a {FUNCTION_TIMEOUT_S:.0f} s timeout"
+    assert response["status"] == "ran"
+    if service == "kafka":
+        assert decisions(response)["brokers"][:2] == ("hold", "MissingData")
+    if service == "ecs":
+        assert decisions(response)["consumer:orders-processor"][:2] == ("hold", "MissingData")
+    if service == "sns":
+        assert len(aws.state().unsent) == 1
+    print(f"{service} hung: tick ended after {elapsed:.1f} s")
+
+
+# ---------------------------------------------------------------- each AWS operation failing in turn
+def client_error(code: str, status: int, operation: str) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
+
+
+FAILURES: dict[str, Callable[[str], BaseException]] = {
+    "throttling": lambda op: client_error("Throttling" if op == "Publish" else "ThrottlingException", 400, op),
+    "access denied": lambda op: client_error(
+        "AuthorizationError" if op == "Publish" else "AccessDeniedException", 403, op
+    ),
+    "500": lambda op: client_error("InternalFailure", 500, op),
+    "connection error": lambda op: EndpointConnectionError(endpoint_url="https://aws.example"),
+    "read timeout": lambda op: ReadTimeoutError(endpoint_url="https://aws.example"),
+}
+OPERATIONS = [
+    "DescribeClusterV2",
+    "ListClusterOperationsV2",
+    "ListNodes",
+    "GetMetricData",
+    "UpdateBrokerCount",
+    "UpdateBrokerStorage",
+    "DescribeServices",
+    "DescribeScalableTargets",
+    "UpdateService",
+    "Publish",
+    "GetItem",
+    "PutItem",
+    "DeleteItem",
+]
+TABLE_ROWS: list[str] = []
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_each_operation_failing_in_turn(aws: Aws, operation: str, failure: str) -> None:
+    aws.metrics.cpu = 85.0
+    if operation == "UpdateBrokerStorage":
+        aws.metrics.cpu, aws.metrics.disk = 30.0, 80.0
+    _lagging(aws)
+    aws.options["real_metrics"] = operation == "GetMetricData"
+    scaler.runtime.cache_clear()
+    aws.failures[operation] = FAILURES[failure](operation)
+
+    try:
+        response: dict[str, Any] = aws.tick()
+        does = "runs"
+    except Exception as error:
+        response, does = {}, f"invocation fails ({type(error).__name__})"
+    aws.failures.clear()
+    told = aws.told()
+    state = aws.state()
+    changes = sorted(c for c, _ in aws.msk.calls if aws.msk.state == "UPDATING") + (
+        [f"desired {aws.desired()}"] if aws.desired() != 4 else []
+    )
+    affected = {
+        d["key"]: f"{d['action']}/{d['reason']}/{d['status']}"
+        for d in response.get("decisions", [])
+        if d["status"] != "applied" or (d["action"] == "hold" and d["reason"] == "MissingData")
+    }
+    said = "; ".join(
+        line.strip("- ")[:60]
+        for m in told
+        for line in m["Message"].splitlines()
+        if "FAILED" in line or "unknown" in line
+    ) or ("a message" if told else "nothing")
+    recorded = (
+        f"v{state.version}, failures {sorted(state.failures)}, intents {[i.key for i in state.intents]}, "
+        f"unsent {len(state.unsent)}"
+    )
+    TABLE_ROWS.append(
+        f"| {operation} | {failure} | {does}; {affected or 'no decision affected'}; changed {changes or 'nothing'} "
+        f"| {said} | {recorded} |"
+    )
+    if out := os.environ.get("FAILURE_TABLE_OUT"):
+        Path(out).write_text("\n".join(TABLE_ROWS) + "\n")
+
+    # What must hold whatever fails: no change is half-done, and what was done is recorded or told.
+    if operation in {"GetItem", "PutItem"}:
+        assert does.startswith("invocation fails") and aws.desired() == 4 and aws.msk.calls == []
+        return
+    assert does == "runs"
+    if operation in {"DescribeClusterV2", "ListClusterOperationsV2", "ListNodes", "GetMetricData"}:
+        assert aws.msk.calls == [], "nothing is changed on MSK when it could not be read"
+        assert decisions(response)["brokers"][:2] == ("hold", "MissingData")
+    if operation in {"DescribeServices", "DescribeScalableTargets"}:
+        assert aws.desired() == 4 and decisions(response)["consumer:orders-processor"][:2] == ("hold", "MissingData")
+    if operation in {"UpdateBrokerCount", "UpdateBrokerStorage", "UpdateService"}:
+        key = {"UpdateBrokerCount": "brokers", "UpdateBrokerStorage": "storage"}.get(
+            operation, "consumer:orders-processor"
+        )
+        if failure == "read timeout":
+            assert [i.key for i in state.intents] == [key], "a lost reply is read back next tick"
+        else:
+            assert key in state.failures and state.intents == ()
+            assert any("FAILED" in m["Message"] for m in told)
+    if operation == "Publish":
+        assert len(state.unsent) == 1 and told == []
