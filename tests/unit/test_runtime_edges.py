@@ -7,6 +7,7 @@ import logging
 import pytest
 from builders import CLUSTER_ARN, binding, config
 from kafka_autoscaler.config import ConfigError, lag_metric_warnings, parse_config
+from kafka_autoscaler.handlers import scaler  # importing it sets kafka-python's loggers as in Lambda
 from kafka_autoscaler.model import Failure, Intent, ScalerState
 from kafka_autoscaler.observe.kafka_client import ScramCredentials, admin_client_for
 from kafka_autoscaler.observe.kafka_replicas import replicas_by_broker
@@ -128,8 +129,6 @@ def test_the_codec_carries_the_new_state_fields() -> None:
 
 # ---------------------------------------------------------------- no secrets in logs
 def test_a_scram_password_never_reaches_the_log_at_any_level(caplog: pytest.LogCaptureFixture) -> None:
-    from kafka_autoscaler.handlers import scaler  # sets kafka-python's loggers as in Lambda
-
     password = "s3cr3t-SCRAM-pa55word"
     settings = parse_config(
         {
