@@ -35,6 +35,7 @@ from kafka_autoscaler.state.dynamodb import DynamoStateStore
 from moto import mock_aws
 from moto_tables import create_state_table
 from msk_model import MskModel
+from test_handler_scaler import LambdaContext
 
 REGION = "eu-west-1"
 TABLE = "kafka-autoscaler-state"
@@ -54,14 +55,6 @@ SCHEDULE = {
 
 class Crash(BaseException):
     """The invocation dies here (a timeout, an out-of-memory kill): nothing after it runs."""
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "kafka-autoscaler-scaler"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:kafka-autoscaler-scaler"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
 
 @dataclass
@@ -403,8 +396,8 @@ def _lagging(aws: Aws) -> None:
     aws.world.groups["orders-processor"] = group(produce=40.0, lag=1200)
 
 
-def test_application_auto_scaling_owning_the_service_is_held_and_said_once(aws: Aws) -> None:
-    _lagging(aws)
+def register_target(aws: Aws) -> None:
+    """Application Auto Scaling takes the service's desired count, between 2 and 8."""
     aws.autoscaling.register_scalable_target(
         ServiceNamespace="ecs",
         ResourceId="service/orders/orders-processor",
@@ -412,6 +405,11 @@ def test_application_auto_scaling_owning_the_service_is_held_and_said_once(aws: 
         MinCapacity=2,
         MaxCapacity=8,
     )
+
+
+def test_application_auto_scaling_owning_the_service_is_held_and_said_once(aws: Aws) -> None:
+    _lagging(aws)
+    register_target(aws)
     first = aws.tick()
     assert decisions(first)["consumer:orders-processor"][:2] == ("hold", "ApplicationAutoScalingOwns")
     assert aws.desired() == 4
@@ -425,13 +423,7 @@ def test_min_max_mode_steers_the_scalable_target_instead_of_the_count(aws: Aws) 
     _lagging(aws)
     consumer = binding(max_tasks=20, ecs={"cluster": "orders", "service": "orders-processor", "manage": "min_max"})
     aws.write_config(consumers=[consumer.model_dump(mode="json")])
-    aws.autoscaling.register_scalable_target(
-        ServiceNamespace="ecs",
-        ResourceId="service/orders/orders-processor",
-        ScalableDimension="ecs:service:DesiredCount",
-        MinCapacity=2,
-        MaxCapacity=8,
-    )
+    register_target(aws)
     response = aws.tick()
     assert decisions(response)["consumer:orders-processor"] == ("scale_out", "LagAboveTarget", "applied")
     [target] = aws.autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
