@@ -94,7 +94,16 @@ def tick(config: AutoscalerConfig, ports: Ports, now: float, owner: str) -> Tick
         new_state = next_state(
             state, config, observation.lag, snapshot.services, snapshot.cluster, plan, outcomes, told, now
         )
-        ports.state.save(dataclasses.replace(new_state, unsent=unsent), outcomes, now)
+        try:
+            ports.state.save(dataclasses.replace(new_state, unsent=unsent), outcomes, now)
+        except Exception:
+            # Why: the changes were made and told; the saved intents let the next tick read them back.
+            done = [
+                f"{o.decision.key} {o.decision.action.value} -> {o.decision.desired}: {o.status.value}"
+                for o in outcomes
+            ]
+            logger.error("the record failed after acting; done this tick: %s", done)
+            raise
         return TickResult(True, snapshot, plan, outcomes, tuple(told))
     finally:
         _release(ports, owner)
