@@ -36,12 +36,13 @@ def test_a_drain_moves_everything_but_the_canaries() -> None:
 
 
 def test_replicas_from_kafka_metadata_leave_the_canaries_out_and_count_brokers_without_any() -> None:
-    brokers = [{"node_id": b} for b in (1, 2, 3, 4)]
-    topics = [
-        {"topic": "orders", "partitions": [{"partition": 0, "replicas": [1, 2]}, {"partition": 1, "replicas": [2, 3]}]},
-        {"topic": CANARY, "partitions": [{"partition": 0, "replicas": [4, 1]}]},
-        {"topic": CANARY_STATE, "partitions": [{"partition": 0, "replicas": [4]}]},
-    ]
+    brokers = [{"broker_id": b} for b in (1, 2, 3, 4)]
+
+    def topic(name: str, *replicas: list[int]) -> dict[str, object]:  # kafka-python's describe_topics shape
+        partitions = [{"partition_index": i, "replica_nodes": r} for i, r in enumerate(replicas)]
+        return {"error_code": 0, "name": name, "partitions": partitions}
+
+    topics = [topic("orders", [1, 2], [2, 3]), topic(CANARY, [4, 1]), topic(CANARY_STATE, [4])]
     assert replicas_by_broker(brokers, topics) == {1: 1, 2: 2, 3: 1, 4: 0}
 
 

@@ -17,12 +17,12 @@ from kafka_autoscaler.rebalance.placement import is_canary
 
 def replicas_by_broker(brokers: list[dict[str, Any]], topics: list[dict[str, Any]]) -> dict[int, int]:
     """Count from DescribeCluster's brokers and DescribeTopics' partitions (kafka-python's dicts)."""
-    counts = {int(b["node_id"]): 0 for b in brokers}
+    counts = {int(b["broker_id"]): 0 for b in brokers}
     for topic in topics:
-        if is_canary(str(topic.get("topic", ""))):
-            continue
+        if topic.get("error_code", 0) or is_canary(str(topic.get("name", ""))):
+            continue  # being deleted or unreadable, or MSK's canaries
         for partition in topic.get("partitions", []):
-            for broker in partition.get("replicas", []):
+            for broker in partition.get("replica_nodes", []):
                 counts[int(broker)] = counts.get(int(broker), 0) + 1
     return counts
 
