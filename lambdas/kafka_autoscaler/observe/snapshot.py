@@ -40,8 +40,16 @@ def _describe_cluster(ports: Ports, config: AutoscalerConfig, now: float, proble
     return dataclasses.replace(cluster, brokers=loads)
 
 
-def _broker_replicas(ports: Ports, cluster: ClusterState | None, problems: list[str]) -> dict[int, int] | None:
-    """Replicas per broker from Kafka's metadata; without a reader, the cluster port's own counts."""
+def _broker_replicas(
+    ports: Ports, cluster: ClusterState | None, state: ScalerState, problems: list[str]
+) -> dict[int, int] | None:
+    """Replicas per broker from Kafka's metadata; without a reader, the cluster port's own counts.
+
+    Read only while a drain runs: only a drained broker is ever judged empty, and an unreachable
+    Kafka would otherwise cost its connection timeout twice per tick.
+    """
+    if not any(w.kind == "broker_drain" for w in state.workflows):
+        return None
     if ports.replicas is None:
         if cluster is None or any(b.partition_count is None for b in cluster.brokers):
             return None
@@ -81,6 +89,7 @@ def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, no
             problems.append(f"no lag for group {binding.group_id}")
         if binding.group_id not in services:
             problems.append(f"no ECS service state for {binding.ecs.cluster}/{binding.ecs.service}")
+    replicas = _broker_replicas(ports, cluster, state, problems)
     snapshot = Snapshot(
         taken_at=now,
         cluster=cluster,
@@ -89,6 +98,6 @@ def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, no
         state=state,
         reassignments_in_progress=reassignments,
         problems=tuple(problems),
-        broker_replicas=_broker_replicas(ports, cluster, problems),
+        broker_replicas=replicas,
     )
     return Observation(snapshot, lag)
