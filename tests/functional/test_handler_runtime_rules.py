@@ -29,7 +29,7 @@ from kafka_autoscaler.config import AutoscalerConfig
 from kafka_autoscaler.engine import FUNCTION_TIMEOUT_S
 from kafka_autoscaler.handlers import scaler
 from kafka_autoscaler.handlers.wiring import AwsClients, HandlerEnv, build_aws_ports
-from kafka_autoscaler.model import BrokerLoad, ClusterState, Sample, ScalerState
+from kafka_autoscaler.model import BrokerLoad, ClusterState, Sample, ScalerState, Workflow
 from kafka_autoscaler.ports import Ports
 from kafka_autoscaler.state.dynamodb import DynamoStateStore
 from moto import mock_aws
@@ -118,6 +118,7 @@ class Aws:
     store_hooks: dict[str, Callable[[], None]] = field(default_factory=dict)
     failures: dict[str, BaseException] = field(default_factory=dict)  # by operation name: raised by the call
     options: dict[str, bool] = field(default_factory=dict)  # "real_metrics", "no_msk_model"
+    replicas: Replicas = field(default_factory=Replicas)  # Kafka's metadata, canaries left out
 
     def write_config(self, **overrides: Any) -> None:
         values = base_config().model_dump(mode="json") | overrides
@@ -204,6 +205,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
         metrics = BrokerMetrics(clock)
         world = FakeWorld(cluster=None, services={}, groups={"orders-processor": group(produce=40.0, lag=0)})
         hooks: dict[str, Callable[[], None]] = {}
+        replicas = Replicas()
 
         failures: dict[str, BaseException] = {}
         options: dict[str, bool] = {}
@@ -232,14 +234,27 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
                 ports,
                 metrics=ports.metrics if options.get("real_metrics") else metrics,
                 lag=FakeLag(world),
-                replicas=Replicas(),
+                replicas=replicas,
                 state=store,
             )
 
         monkeypatch.setattr(scaler, "PORTS_FACTORY", factory)
         autoscaling = boto3.client("application-autoscaling", region_name=REGION)
         state = Aws(
-            clock, msk, metrics, world, ecs, sqs, queue, dynamodb, autoscaling, tmp_path, hooks, failures, options
+            clock,
+            msk,
+            metrics,
+            world,
+            ecs,
+            sqs,
+            queue,
+            dynamodb,
+            autoscaling,
+            tmp_path,
+            hooks,
+            failures,
+            options,
+            replicas,
         )
         state.write_config()
         yield state
@@ -377,6 +392,25 @@ def test_a_lost_reply_is_read_back_from_the_operation_list(aws: Aws) -> None:
     assert aws.state().intents == () and "brokers" not in aws.state().failures
     assert any("AWS shows it happened" in p for p in second["problems"])
     assert len(aws.msk.sent("update_broker_count")) == 1
+
+
+# ---------------------------------------------------------------- drains as MSK documents them
+def test_a_drained_broker_holding_only_canaries_is_removed(aws: Aws) -> None:
+    aws.msk.broker_count = 6
+    aws.write_config(brokers={"max_brokers": 12, "scale_in": {"enabled": True}})
+    drain = Workflow("broker_drain", T0 - 600, 6, 3, None, (4, 5, 6))
+    DynamoStateStore(aws.dynamodb, TABLE, CLUSTER_ARN).save(ScalerState(workflows=(drain,)), (), T0)
+    aws.metrics.cpu = 5.0  # CloudWatch's PartitionCount still says 300 on every broker: canaries included
+    aws.replicas.counts = {1: 300, 2: 300, 3: 300, 4: 2, 5: 0, 6: 0}
+
+    waiting = aws.tick()
+    assert decisions(waiting)["brokers"][:2] == ("hold", "DrainPending")
+    assert aws.msk.sent("update_broker_count") == []
+
+    aws.replicas.counts[4] = 0  # only MSK's canary partitions are left, which Kafka's count leaves out
+    removed = aws.tick()
+    assert decisions(removed)["brokers"] == ("scale_in", "LoadLow", "applied")
+    assert aws.msk.sent("update_broker_count")[0]["TargetNumberOfBrokerNodes"] == 3
 
 
 # ---------------------------------------------------------------- Express
