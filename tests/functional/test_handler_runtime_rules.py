@@ -25,12 +25,13 @@ import yaml
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from builders import CLUSTER_ARN, binding, config, group
 from fakes import FakeLag, FakeWorld
+from kafka_autoscaler.act.msk import MskClusterControl
 from kafka_autoscaler.config import AutoscalerConfig
 from kafka_autoscaler.engine import FUNCTION_TIMEOUT_S
 from kafka_autoscaler.handlers import scaler
 from kafka_autoscaler.handlers.wiring import AwsClients, HandlerEnv, build_aws_ports
 from kafka_autoscaler.model import BrokerLoad, ClusterState, Sample, ScalerState, Workflow
-from kafka_autoscaler.ports import Ports
+from kafka_autoscaler.ports import ActionError, Ports
 from kafka_autoscaler.state.dynamodb import DynamoStateStore
 from moto import mock_aws
 from moto_tables import create_state_table
@@ -676,3 +677,16 @@ def test_each_operation_failing_in_turn(aws: Aws, operation: str, failure: str) 
             assert any("FAILED" in m["Message"] for m in told)
     if operation == "Publish":
         assert len(state.unsent) == 1 and told == []
+
+
+def test_the_msk_model_refuses_as_documented(aws: Aws) -> None:
+    """The model itself: a stale CurrentVersion and a change while UPDATING are refused."""
+    client = boto3.client("kafka", region_name=REGION)
+    aws.msk.attach(client)
+    control = MskClusterControl(client, CLUSTER_ARN)
+    with pytest.raises(ActionError, match="CurrentVersion does not match"):
+        control.update_broker_count("stale-version", 6)
+    control.update_broker_count(aws.msk.version, 6)
+    assert aws.msk.state == "UPDATING"
+    with pytest.raises(ActionError, match="BadRequestException: .* UPDATING state"):
+        control.update_broker_storage(aws.msk.version, 1100)

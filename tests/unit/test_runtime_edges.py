@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
+import yaml
 from builders import CLUSTER_ARN, binding, config
+from kafka_autoscaler.cli import main
 from kafka_autoscaler.config import ConfigError, lag_metric_warnings, parse_config
 from kafka_autoscaler.handlers import scaler  # importing it sets kafka-python's loggers as in Lambda
 from kafka_autoscaler.model import Failure, Intent, ScalerState
@@ -107,6 +110,16 @@ def test_validate_warns_about_groups_msk_publishes_no_lag_metrics_for() -> None:
     assert len(warnings) == 2
     assert "team:orders" in warnings[0] and "':'" in warnings[0]
     assert "commandes-traitées" in warnings[1] and "ASCII" in warnings[1]
+
+
+def test_validate_prints_the_warnings_and_still_accepts_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config(consumers=[binding(group_id="team:orders").model_dump(mode="json")])
+    path = tmp_path / "autoscaler.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    assert main(["validate", str(path)]) == 0
+    assert "warning: consumers.team:orders" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- SNS subjects, the lease, the codec

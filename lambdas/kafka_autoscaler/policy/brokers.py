@@ -395,7 +395,8 @@ def decide_brokers(
                     count - cluster.az_count,
                     Reason.LOAD_LOW,
                     f"brokers: load has been low for {now - low_since:.0f}s; moving partitions "
-                    f"off brokers {list(targets)} before removing them.",
+                    f"off brokers {list(targets)} (one per AZ, as MSK removes them) before removing them; "
+                    "MSK's canary topics stay.",
                     broker_ids=list(targets),
                 )
             )
