@@ -688,5 +688,5 @@ def test_the_msk_model_refuses_as_documented(aws: Aws) -> None:
         control.update_broker_count("stale-version", 6)
     control.update_broker_count(aws.msk.version, 6)
     assert aws.msk.state == "UPDATING"
-    with pytest.raises(ActionError, match="BadRequestException: .* UPDATING state"):
+    with pytest.raises(ActionError, match=r"BadRequestException: .* UPDATING state"):
         control.update_broker_storage(aws.msk.version, 1100)
