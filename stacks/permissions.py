@@ -13,7 +13,14 @@ from typing import Final
 from aws_cdk import Acknowledgment, Token, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from kafka_autoscaler.config import CLUSTER_ARN_PATTERN, AuthMechanism, AutoscalerConfig, Network, StorageMode
+from kafka_autoscaler.config import (
+    CLUSTER_ARN_PATTERN,
+    AuthMechanism,
+    AutoscalerConfig,
+    EcsManage,
+    Network,
+    StorageMode,
+)
 
 from stacks.state_table import TABLE_ACTIONS
 
@@ -41,11 +48,19 @@ ECS_ACTIONS: Final = ("ecs:DescribeServices", "ecs:UpdateService")
 # configuration) and of every topic, which it also describes. DescribeLogDirs and ListGroups
 # are DescribeCluster and DescribeGroup, granted already.
 KAFKA_ADVICE_TOPICS: Final = ("kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration")
+# Who owns an ECS service's desired count: Application Auto Scaling's scalable targets (read every
+# tick), and their min/max capacity (steered only for bindings with ecs.manage: min_max).
+AUTOSCALING_READ: Final = ("application-autoscaling:DescribeScalableTargets",)
+AUTOSCALING_STEER: Final = ("application-autoscaling:RegisterScalableTarget",)
 
 # Why a statement has a wildcard resource, by statement id.
 WILDCARD_REASONS: Final = {
     "ReadMetrics": "cloudwatch:GetMetricData and ListMetrics have no resource-level permissions: AWS accepts only *.",
     "DescribeNetwork": "EC2 Describe actions have no resource-level permissions: AWS accepts only *.",
+    "ReadScalableTargets": "application-autoscaling:DescribeScalableTargets has no resource-level permissions: "
+    "AWS accepts only *.",
+    "SteerScalableTargets": "A scalable target's ARN carries an ID Application Auto Scaling assigns at registration; "
+    "it is not known when deploying.",
     "ScramSecretKey": "The SCRAM secret's KMS key is not in the configuration; kms:Decrypt is conditioned on "
     "kms:ViaService (Secrets Manager) and on that one secret's ARN.",
     "KafkaTopics": "Topics of this one cluster only: a group without configured topics, and a rebalance, "
@@ -141,9 +156,12 @@ def scaler_statements(config: AutoscalerConfig, *, table_arn: str, rebalancer_ar
             _statement(
                 "EcsServices",
                 ECS_ACTIONS,
-                sorted(arns.ecs_service(b.ecs.cluster, b.ecs.service) for b in config.consumers),
+                sorted(arns.ecs_service(b.ecs.cluster_name, b.ecs.service_name) for b in config.consumers),
             ),
+            _statement("ReadScalableTargets", AUTOSCALING_READ, ["*"]),
         ]
+        if any(b.ecs.manage is EcsManage.MIN_MAX for b in config.consumers):
+            statements.append(_statement("SteerScalableTargets", AUTOSCALING_STEER, ["*"]))
     return [
         *statements,
         _statement("StateTable", TABLE_ACTIONS, [table_arn]),

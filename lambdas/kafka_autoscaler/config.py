@@ -21,6 +21,15 @@ CLUSTER_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:kafka:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>[A-Za-z0-9-]+)/(?P<uuid>[A-Za-z0-9-]+)$"
 )
 SNS_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+# ECS ARNs: cluster/NAME; service/CLUSTER/NAME (the long format) or service/NAME (the old short one).
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-account-settings.html#ecs-resource-ids
+ECS_CLUSTER_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):cluster/(?P<name>[A-Za-z0-9_-]{1,255})$"
+)
+ECS_SERVICE_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:ecs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):service/"
+    r"(?:(?P<cluster>[A-Za-z0-9_-]{1,255})/)?(?P<name>[A-Za-z0-9_-]{1,255})$"
+)
 
 # MSK accepts at most 16384 GiB of EBS storage per broker.
 MSK_MAX_VOLUME_GIB = 16384
@@ -156,9 +165,65 @@ class GroupType(StrEnum):
     SHARE = "share"  # KIP-932: members share partitions, so they may outnumber them
 
 
+class EcsManage(StrEnum):
+    DESIRED_COUNT = "desired_count"  # the scaler sets desiredCount (UpdateService)
+    MIN_MAX = "min_max"  # the scaler steers Application Auto Scaling's min and max capacity
+
+
 class EcsService(_Strict):
-    cluster: str = Field(min_length=1, description="ECS cluster name")
-    service: str = Field(min_length=1, description="ECS service name")
+    cluster: str = Field(min_length=1, description="ECS cluster name or ARN")
+    service: str = Field(min_length=1, description="ECS service name or ARN")
+    manage: EcsManage = Field(
+        default=EcsManage.DESIRED_COUNT,
+        description="desired_count: set the count; min_max: steer the Application Auto Scaling target's bounds",
+    )
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_shape(cls, value: str) -> str:
+        if value.startswith("arn:") and not ECS_CLUSTER_ARN_PATTERN.match(value):
+            raise ValueError(f"'{value}' is not an ECS cluster ARN like arn:aws:ecs:REGION:ACCOUNT:cluster/NAME")
+        return value
+
+    @field_validator("service")
+    @classmethod
+    def _service_shape(cls, value: str) -> str:
+        if value.startswith("arn:") and not ECS_SERVICE_ARN_PATTERN.match(value):
+            raise ValueError(
+                f"'{value}' is not an ECS service ARN like arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _same_cluster(self) -> Self:
+        service = ECS_SERVICE_ARN_PATTERN.match(self.service)
+        if service and service["cluster"] and service["cluster"] != self.cluster_name:
+            raise ValueError(f"service ARN names cluster '{service['cluster']}' but cluster is '{self.cluster_name}'")
+        cluster = ECS_CLUSTER_ARN_PATTERN.match(self.cluster)
+        if service and cluster and (service["region"], service["account"]) != (cluster["region"], cluster["account"]):
+            raise ValueError("the cluster and service ARNs name different regions or accounts")
+        return self
+
+    @property
+    def cluster_name(self) -> str:
+        match = ECS_CLUSTER_ARN_PATTERN.match(self.cluster)
+        return match["name"] if match else self.cluster
+
+    @property
+    def service_name(self) -> str:
+        match = ECS_SERVICE_ARN_PATTERN.match(self.service)
+        return match["name"] if match else self.service
+
+    @property
+    def arn_location(self) -> tuple[str, str] | None:
+        """(region, account) when the cluster or service is given as an ARN."""
+        match = ECS_CLUSTER_ARN_PATTERN.match(self.cluster) or ECS_SERVICE_ARN_PATTERN.match(self.service)
+        return (match["region"], match["account"]) if match else None
+
+    @property
+    def resource_id(self) -> str:
+        """Application Auto Scaling's ResourceId of the service: service/CLUSTER/SERVICE."""
+        return f"service/{self.cluster_name}/{self.service_name}"
 
 
 def _topic_name(name: str) -> str:
@@ -210,6 +275,9 @@ class ConsumerBinding(_Strict):
     cooldown_s: int = Field(default=60, ge=0, description="Least time between two scale-outs")
     group_type: GroupType = Field(
         default=GroupType.CONSUMER, description="share: a KIP-932 share group, scaled with no partition cap"
+    )
+    external_change_hold_s: int = Field(
+        default=3600, ge=0, description="How long a desired count set by someone else is respected"
     )
 
     @property
@@ -352,6 +420,21 @@ class Schedule(_Strict):
     rate_minutes: int = Field(default=1, ge=1, le=60)
 
 
+class RetryPolicy(_Strict):
+    """How a refused or failed change backs off: the first wait, doubling to the cap."""
+
+    initial_backoff_s: int = Field(default=3600, ge=60)
+    max_backoff_s: int = Field(default=24 * 3600, ge=60)
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.initial_backoff_s > self.max_backoff_s:
+            raise ValueError(
+                f"initial_backoff_s ({self.initial_backoff_s}) is above max_backoff_s ({self.max_backoff_s})"
+            )
+        return self
+
+
 class CruiseControl(_Strict):
     url: str = Field(pattern=r"^https?://")
 
@@ -367,13 +450,14 @@ class AutoscalerConfig(_Strict):
     partitions: PartitionPolicy = PartitionPolicy()
     dry_run: bool = False
     paused: bool = False
+    retry: RetryPolicy = RetryPolicy()
 
     @model_validator(mode="after")
     def _unique_bindings(self) -> Self:
         groups: dict[str, int] = {}
-        services: dict[tuple[str, str], int] = {}
+        services: dict[str, int] = {}
         for i, binding in enumerate(self.consumers):
-            service = (binding.ecs.cluster, binding.ecs.service)
+            service = binding.ecs.resource_id
             if binding.group_id in groups:
                 raise _AtPathError(
                     ("consumers", i, "group_id"),
@@ -382,7 +466,7 @@ class AutoscalerConfig(_Strict):
             if service in services:
                 raise _AtPathError(
                     ("consumers", i, "ecs"),
-                    f"ECS service {'/'.join(service)} is scaled by two bindings (also consumers.{services[service]})",
+                    f"ECS service {service} is scaled by two bindings (also consumers.{services[service]})",
                 )
             groups.setdefault(binding.group_id, i)
             services.setdefault(service, i)
@@ -393,6 +477,22 @@ class AutoscalerConfig(_Strict):
             if candidate.group_id == group_id:
                 return candidate
         raise KeyError(group_id)
+
+
+def lag_metric_warnings(config: AutoscalerConfig) -> list[str]:
+    """Groups MSK publishes no consumer-lag metrics for, so the CloudWatch fallback cannot see them.
+
+    MSK leaves lag metrics out for a group whose name contains a colon, and CloudWatch drops
+    dimension values that are not ASCII: https://docs.aws.amazon.com/msk/latest/developerguide/consumer-lag.html
+    """
+    warnings: list[str] = []
+    for binding in config.consumers:
+        name = binding.group_id
+        if ":" in name:
+            warnings.append(f"consumers.{name}: the name contains ':'; MSK publishes no lag metrics for it")
+        if not name.isascii():
+            warnings.append(f"consumers.{name}: the name is not ASCII; CloudWatch drops its lag metrics")
+    return warnings
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -5,6 +5,13 @@ Standard brokers (kafka.*): partitions per broker from the MSK developer guide's
 per Standard broker" (https://docs.aws.amazon.com/msk/latest/developerguide/bestpractices.html):
 the recommended count (leaders and followers) and the most that still supports update
 operations. vCPUs are the EC2 sizes the broker types are named after.
+
+Express brokers (express.*): the recommended sustained ingress per broker and partitions per
+broker from the MSK developer guide's "Best practices for Express brokers", sections "Right-size
+your cluster: Number of brokers per Express-based cluster" and "Number of partitions per Express
+broker" (https://docs.aws.amazon.com/msk/latest/developerguide/bestpractices-express.html).
+Above the recommended throughput performance may degrade, and at the per-broker quota MSK
+throttles clients, so the scaler sizes for the recommended figure.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ class BrokerInstance:
     recommended_partitions: int  # leaders and followers per broker
     max_partitions_for_updates: int  # above this MSK refuses update operations
     express: bool = False  # Express brokers: storage managed by MSK, no EBS
+    ingress_bytes_per_s: float | None = None  # recommended sustained bytes in per broker, where documented
 
     @property
     def standard(self) -> bool:
@@ -62,6 +70,33 @@ INSTANCES: dict[str, BrokerInstance] = {
         ),
     ),
 }
+
+MBPS = 1_000_000  # MSK writes MBps; read as 10^6 bytes, the lower of the two readings
+
+
+def _express(sizes: tuple[tuple[str, int, float, int, int], ...]) -> dict[str, BrokerInstance]:
+    family = "express.m7g"
+    return {
+        f"{family}.{size}": BrokerInstance(
+            f"{family}.{size}", family, rank, vcpus, recommended, most, express=True, ingress_bytes_per_s=mbps * MBPS
+        )
+        for rank, (size, vcpus, mbps, recommended, most) in enumerate(sizes)
+    }
+
+
+INSTANCES.update(
+    _express(
+        (
+            ("large", 2, 15.6, 1000, 1500),
+            ("xlarge", 4, 31.2, 1000, 1500),
+            ("2xlarge", 8, 62.5, 2000, 3000),
+            ("4xlarge", 16, 124.9, 4000, 6000),
+            ("8xlarge", 32, 250.0, 4000, 6000),
+            ("12xlarge", 48, 375.0, 4000, 6000),
+            ("16xlarge", 64, 500.0, 4000, 6000),
+        )
+    )
+)
 
 # An instance type not in the table (a new one) is judged by this many partitions per broker.
 DEFAULT_PARTITIONS_PER_BROKER = 1000

@@ -70,6 +70,14 @@ class GroupLag:
 
 
 @dataclass(frozen=True)
+class ScalableTarget:
+    """An Application Auto Scaling scalable target registered on an ECS service's desired count."""
+
+    min_capacity: int
+    max_capacity: int
+
+
+@dataclass(frozen=True)
 class ServiceState:
     cluster: str
     service: str
@@ -77,6 +85,8 @@ class ServiceState:
     running: int
     pending: int
     deployment_in_progress: bool = False
+    scalable_target: ScalableTarget | None = None  # Application Auto Scaling owns the count when set
+    scalable_target_known: bool = True  # False: DescribeScalableTargets could not be read
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,21 @@ class BrokerLoad:
 
 
 @dataclass(frozen=True)
+class ClusterOperation:
+    """One entry of MSK's ListClusterOperationsV2, times in epoch seconds."""
+
+    arn: str
+    kind: str  # OperationType, e.g. UPDATE_BROKER_COUNT, UPDATE_BROKER_STORAGE
+    state: str  # OperationState, e.g. PENDING, UPDATE_IN_PROGRESS, UPDATE_COMPLETE, UPDATE_FAILED
+    start_t: float | None = None
+    end_t: float | None = None
+
+
+# Express brokers are named express.*; MSK manages their storage and rebalances their partitions.
+EXPRESS_PREFIX = "express."
+
+
+@dataclass(frozen=True)
 class ClusterState:
     arn: str
     state: str  # ACTIVE, CREATING, UPDATING, HEALING, MAINTENANCE, ...
@@ -104,6 +129,13 @@ class ClusterState:
     operation_in_progress: str | None = None  # operation type, e.g. UPDATE_BROKER_COUNT
     last_storage_update_t: float | None = None  # end of the last storage change MSK reports
     brokers: tuple[BrokerLoad, ...] = ()
+    kafka_version: str | None = None  # CurrentBrokerSoftwareInfo.KafkaVersion, e.g. "3.6.0"
+    operations: tuple[ClusterOperation, ...] = ()  # ListClusterOperationsV2, newest first
+    metrics_error: str | None = None  # set when the broker metrics could not be read this tick
+
+    @property
+    def express(self) -> bool:
+        return self.instance_type.startswith(EXPRESS_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -118,6 +150,7 @@ class Snapshot:
     reassignments_in_progress: int | None = None  # partition moves Kafka reports; None: unknown
     problems: tuple[str, ...] = ()  # what could not be observed, in words
     facts: ClusterFacts | None = None  # broker, topic and group configuration; None: not read
+    broker_replicas: dict[int, int] | None = None  # replicas per broker from Kafka metadata, canaries left out
 
 
 # ---------------------------------------------------------------- decide: the plan
@@ -169,6 +202,7 @@ class Reason(StrEnum):
     OPERATION_IN_PROGRESS = "OperationInProgress"
     DRAIN_PENDING = "DrainPending"
     PARTITIONS_UNBALANCED = "PartitionsUnbalanced"
+    SCALE_IN_UNSUPPORTED = "ScaleInUnsupported"
     # storage
     DISK_ABOVE_TARGET = "DiskAboveTarget"
     DISK_WILL_FILL = "DiskWillFill"
@@ -188,6 +222,12 @@ class Reason(StrEnum):
     AT_LARGEST_TYPE = "AtLargestBrokerType"
     # advice
     ADVICE = "Advice"
+    # the runtime's rules around every change
+    ONE_MSK_CHANGE = "OneMskChangeAtATime"
+    RETRY_BACKOFF = "RetryBackoff"
+    INTENT_UNCONFIRMED = "IntentUnconfirmed"
+    AUTOSCALING_OWNS = "ApplicationAutoScalingOwns"
+    EXTERNAL_CHANGE = "ExternalChange"
 
 
 @dataclass(frozen=True)
@@ -240,6 +280,7 @@ class OutcomeStatus(StrEnum):
     SKIPPED_DRY_RUN = "skipped_dry_run"
     SKIPPED_PAUSED = "skipped_paused"
     FAILED = "failed"
+    UNKNOWN = "unknown"  # the request may have reached AWS (a lost reply): read back next tick
 
 
 @dataclass(frozen=True)
@@ -278,6 +319,33 @@ class Workflow:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A change that failed: what AWS said, how often, and when it may be tried again."""
+
+    error: str
+    first_t: float
+    last_t: float
+    attempts: int
+    retry_at: float
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A change recorded before it is sent, so a crash between acting and recording loses nothing.
+
+    `previous_action_t` is the cooldown time to restore when the change turns out not to have happened.
+    """
+
+    key: str
+    target: str
+    action: str
+    current: int
+    desired: int
+    t: float
+    previous_action_t: float | None = None
+
+
+@dataclass(frozen=True)
 class ScalerState:
     """What `record` keeps between ticks. Immutable; each tick returns a new one."""
 
@@ -291,6 +359,11 @@ class ScalerState:
     last_notified: dict[str, str] = field(default_factory=dict)  # per decision key: what was last said
     version: int = 0  # optimistic concurrency in the state store
     broker_type_low_since: float | None = None  # broker size: when load last went below the size-down level
+    failures: dict[str, Failure] = field(default_factory=dict)  # per decision key: the failing change
+    intents: tuple[Intent, ...] = ()  # changes recorded ahead of sending, not yet confirmed
+    known_desired: dict[str, int] = field(default_factory=dict)  # per consumer key: the count set or accepted
+    external_changes: dict[str, float] = field(default_factory=dict)  # per consumer key: when seen changed
+    unsent: tuple[dict[str, Any], ...] = ()  # messages whose publish failed: subject, text, payload
 
 
 def partition_key(topic: str, partition: int) -> str:

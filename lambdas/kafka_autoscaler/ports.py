@@ -31,7 +31,15 @@ class ObserveError(Exception):
 
 
 class ActionError(Exception):
-    """A change could not be made (throttling, ConflictException, BadRequestException)."""
+    """A change could not be made (throttling, ConflictException, BadRequestException).
+
+    `maybe_applied`: the request may have reached AWS and only the reply was lost (a read
+    timeout); the outcome is then read back from AWS on the next tick.
+    """
+
+    def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 class StateConflictError(Exception):
@@ -104,6 +112,18 @@ class ServiceControl(Protocol):
         ...
 
 
+class CapacityControl(Protocol):
+    def set_bounds(self, binding: ConsumerBinding, min_capacity: int, max_capacity: int) -> str:
+        """Set Application Auto Scaling's min and max capacity of the binding's service."""
+        ...
+
+
+class ReplicaReader(Protocol):
+    def replicas_per_broker(self) -> dict[int, int]:
+        """Replicas on each broker from Kafka's metadata, MSK's canary topics left out."""
+        ...
+
+
 class Rebalancer(Protocol):
     def in_progress(self) -> int | None:
         """Partition reassignments under way, or None when unknown."""
@@ -149,3 +169,5 @@ class Ports:
     state: StateStore
     partitions: PartitionControl | None = None  # None: partition counts are never changed
     facts: FactsSource | None = None  # None: configuration is not checked
+    capacity: CapacityControl | None = None  # Application Auto Scaling, for ecs.manage: min_max
+    replicas: ReplicaReader | None = None  # None: ClusterReader's partition counts are Kafka's own

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka_autoscaler.model import Outcome, OutcomeStatus, Reason, ScalerState
+from kafka_autoscaler.policy.failures import CLEARED
 
 # Holds worth telling once when they start: each asks a person to look.
 NOTABLE_HOLDS = frozenset(
@@ -25,9 +26,15 @@ NOTABLE_HOLDS = frozenset(
         Reason.KEYED_TOPIC,
         Reason.PARTITIONS_AT_MAX,
         Reason.AT_LARGEST_TYPE,
+        Reason.SCALE_IN_UNSUPPORTED,
+        Reason.AUTOSCALING_OWNS,
+        Reason.EXTERNAL_CHANGE,
+        Reason.INTENT_UNCONFIRMED,
     }
 )
-SUBJECT_LIMIT = 100  # SNS subjects are at most 100 characters
+# SNS Publish: "Subjects must be UTF-8 text with no line breaks or control characters, and less
+# than 100 characters long" (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html).
+SUBJECT_LIMIT = 99
 
 
 @dataclass(frozen=True)
@@ -48,16 +55,28 @@ def signature(outcome: Outcome) -> str:
 
 
 def worth_telling(outcomes: Sequence[Outcome], state: ScalerState) -> list[Outcome]:
-    """Changes, failures, and notable holds, each said once until it changes."""
+    """Changes, failures, and notable holds, each said once until it changes.
+
+    A failure is told once per distinct error: the same refusal again is remembered, not retold.
+    """
     told: list[Outcome] = []
     for outcome in outcomes:
         decision = outcome.decision
-        notable = decision.changes_something or decision.reason in NOTABLE_HOLDS
-        if outcome.status is OutcomeStatus.FAILED or (
-            notable and state.last_notified.get(decision.key) != signature(outcome)
-        ):
+        if outcome.status is OutcomeStatus.FAILED:
+            known = state.failures.get(decision.key)
+            if known is None or known.error != outcome.detail:
+                told.append(outcome)
+            continue
+        notable = decision.changes_something or decision.reason in NOTABLE_HOLDS or CLEARED in decision.details
+        if notable and state.last_notified.get(decision.key) != signature(outcome):
             told.append(outcome)
     return told
+
+
+def subject_line(text: str) -> str:
+    """A valid SNS subject: control characters and line breaks as spaces, under 100 characters."""
+    clean = "".join(c if c.isprintable() else " " for c in text)
+    return clean if len(clean) <= SUBJECT_LIMIT else clean[: SUBJECT_LIMIT - 3] + "..."
 
 
 _STATUS_WORDS = {
@@ -65,6 +84,7 @@ _STATUS_WORDS = {
     OutcomeStatus.SKIPPED_DRY_RUN: "dry run, not applied",
     OutcomeStatus.SKIPPED_PAUSED: "paused, not applied",
     OutcomeStatus.FAILED: "FAILED",
+    OutcomeStatus.UNKNOWN: "outcome unknown, read back next tick",
 }
 
 
@@ -78,9 +98,7 @@ def render(outcomes: Sequence[Outcome], cluster_name: str, decided_at: float) ->
         headline = "; ".join(f"{o.decision.key} {o.decision.current}->{o.decision.desired}" for o in changes)
     else:
         headline = outcomes[0].decision.reason.value if outcomes else "no decisions"
-    subject = f"[kafka-autoscaler] {cluster_name}: {headline}"
-    if len(subject) > SUBJECT_LIMIT:
-        subject = subject[: SUBJECT_LIMIT - 3] + "..."
+    subject = subject_line(f"[kafka-autoscaler] {cluster_name}: {headline}")
     lines = []
     for outcome in outcomes:
         shown = outcome.decision.changes_something or outcome.status is OutcomeStatus.FAILED

@@ -168,7 +168,7 @@ def test_each_trigger_runs_one_tick_that_scales_notifies_and_records(aws: Aws, t
     [notification] = aws.notifications()
     assert "consumer:orders-processor 4->12" in notification["Subject"]
     assert [key.partition("#")[0] for key in aws.stored()] == ["log", "log", "state"]  # the lease is released
-    assert DynamoStateStore(aws.dynamodb, TABLE, two_bindings().cluster.arn).load().version == 1
+    assert DynamoStateStore(aws.dynamodb, TABLE, two_bindings().cluster.arn).load().version == 2  # intent, record
 
 
 def test_a_failed_update_of_one_service_does_not_stop_the_other(aws: Aws) -> None:

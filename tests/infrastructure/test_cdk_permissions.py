@@ -36,7 +36,7 @@ NETWORK = {
 }
 TABLE_ACTIONS = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
 # Where AWS offers no narrower resource than "*".
-STAR_ALLOWED = {"ReadMetrics", "DescribeNetwork", "ScramSecretKey"}
+STAR_ALLOWED = {"ReadMetrics", "DescribeNetwork", "ScramSecretKey", "ReadScalableTargets", "SteerScalableTargets"}
 
 
 def _listed(value: Any) -> list[Any]:
@@ -103,6 +103,7 @@ def test_scaler_statements_are_exactly_what_a_tick_needs(example: Synthesized) -
         "StateTable": (TABLE_ACTIONS, [{"Fn::GetAtt": [table, "Arn"]}]),
         "StartRebalance": (["lambda:InvokeFunction"], [{"Fn::GetAtt": [rebalancer, "Arn"]}]),
         "ReadMetrics": (["cloudwatch:GetMetricData"], ["*"]),
+        "ReadScalableTargets": (["application-autoscaling:DescribeScalableTargets"], ["*"]),
     }
 
 

@@ -42,7 +42,7 @@ def test_scale_out_is_applied_notified_and_recorded() -> None:
     # The window remembers what the produce rate alone needs (480 msg/s at 100 per task, with 10 %
     # headroom: 6), not the tasks bought to drain the backlog.
     assert store.state.recommendations["consumer:orders-processor"] == ((NOW, 6),)
-    assert store.state.version == 1
+    assert store.state.version == 2  # the intent saved before acting, then the record
     assert [(t, o.status) for t, o in store.log] == [(NOW, OutcomeStatus.APPLIED)]
 
 

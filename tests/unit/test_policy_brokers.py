@@ -28,6 +28,8 @@ def cluster(
     state: str = "ACTIVE",
     operation: str | None = None,
     per_broker: dict[int, dict[str, Any]] | None = None,
+    instance_type: str = "kafka.m5.large",
+    kafka_version: str | None = "3.6.0",
 ) -> ClusterState:
     brokers = []
     for i in range(1, count + 1):
@@ -40,7 +42,17 @@ def cluster(
         )
         brokers.append(replace(load, **(per_broker or {}).get(i, {})))
     return ClusterState(
-        "arn", state, "K3AEGXETSR30VB", count, 3, "kafka.m5.large", 1000, operation, None, tuple(brokers)
+        "arn",
+        state,
+        "K3AEGXETSR30VB",
+        count,
+        3,
+        instance_type,
+        1000,
+        operation,
+        None,
+        tuple(brokers),
+        kafka_version=kafka_version,
     )
 
 
@@ -53,6 +65,7 @@ class Case:
     policy: dict[str, Any] = field(default_factory=dict)
     state: ScalerState = field(default_factory=ScalerState)
     reassignments: int | None = 0
+    replicas: dict[int, int] | str | None = "from partition counts"  # Kafka metadata; the string: as counted
 
 
 CASES = [
@@ -200,6 +213,74 @@ CASES = [
         state=ScalerState(workflows=(Workflow("broker_drain", NOW - 600, 6, 3, None, (4, 5, 6)),)),
     ),
     Case(
+        "only canaries left",
+        "CloudWatch counts the canary partitions MSK keeps on every broker; Kafka's metadata without them is 0",
+        cluster(count=6, cpu=5.0, per_broker={i: {"partition_count": 2} for i in (4, 5, 6)}),
+        [("brokers", Action.SCALE_IN, 3, Reason.LOAD_LOW)],
+        policy={"scale_in": {"enabled": True}},
+        state=ScalerState(workflows=(Workflow("broker_drain", NOW - 600, 6, 3, None, (4, 5, 6)),)),
+        replicas={1: 300, 2: 300, 3: 300, 4: 0, 5: 0, 6: 0},
+    ),
+    Case(
+        "emptiness unknown",
+        "Kafka's metadata could not be read: a broker is never judged empty from CloudWatch",
+        cluster(count=6, cpu=5.0, per_broker={i: {"partition_count": 0} for i in (4, 5, 6)}),
+        [("brokers", Action.HOLD, 6, Reason.DRAIN_PENDING)],
+        policy={"scale_in": {"enabled": True}},
+        state=ScalerState(workflows=(Workflow("broker_drain", NOW - 600, 6, 3, None, (4, 5, 6)),)),
+        replicas=None,
+    ),
+    Case(
+        "no removal on t3",
+        "MSK removes brokers only from M5 and M7g brokers",
+        cluster(count=6, cpu=5.0, partitions=50, instance_type="kafka.t3.small"),
+        [("brokers", Action.HOLD, 6, Reason.SCALE_IN_UNSUPPORTED)],
+        policy={"scale_in": {"enabled": True}},
+        state=ScalerState(low_load_since=NOW - 86400),
+    ),
+    Case(
+        "no removal before Kafka 2.8.1",
+        "MSK removes brokers only on Kafka 2.8.1 or later",
+        cluster(count=6, cpu=5.0, kafka_version="2.6.2"),
+        [("brokers", Action.HOLD, 6, Reason.SCALE_IN_UNSUPPORTED)],
+        policy={"scale_in": {"enabled": True}},
+        state=ScalerState(low_load_since=NOW - 86400),
+    ),
+    Case(
+        "removal on a 3.7.x cluster",
+        "MSK's 3.7.x version reads as 3.7.0, past 2.8.1",
+        cluster(count=6, cpu=5.0, kafka_version="3.7.x.kraft"),
+        [("brokers", Action.DRAIN, 3, Reason.LOAD_LOW)],
+        policy={"scale_in": {"enabled": True}},
+        state=ScalerState(low_load_since=NOW - 86400),
+    ),
+    Case(
+        "express scales in without a drain",
+        "MSK's intelligent rebalancing moves partitions off the brokers it removes",
+        cluster(count=6, cpu=5.0, instance_type="express.m7g.large"),
+        [("brokers", Action.SCALE_IN, 3, Reason.LOAD_LOW)],
+        policy={"scale_in": {"enabled": True}},
+        state=ScalerState(low_load_since=NOW - 86400),
+    ),
+    Case(
+        "express is not rebalanced",
+        "uneven partitions on Express: MSK rebalances them itself",
+        cluster(count=6, per_broker={i: {"partition_count": 0} for i in (4, 5, 6)}, instance_type="express.m7g.large"),
+        [("brokers", Action.HOLD, 6, Reason.LOAD_NORMAL)],
+    ),
+    Case(
+        "express bytes-in limit",
+        "express.m7g.large sustains 15.6 MBps per broker; 3 x 20 MB/s -> 60/15.6 = 3.8 -> 6",
+        cluster(bytes_in=20e6, instance_type="express.m7g.large"),
+        [("brokers", Action.SCALE_OUT, 6, Reason.BYTES_IN_HIGH)],
+    ),
+    Case(
+        "metrics failed",
+        "GetMetricData failed: no limit can be judged, which is missing data, not a normal load",
+        replace(cluster(cpu=None, partitions=None), metrics_error="ThrottlingException"),
+        [("brokers", Action.HOLD, 3, Reason.MISSING_DATA)],
+    ),
+    Case(
         "never below min",
         "3 brokers at 1% but min is 3",
         cluster(cpu=1.0),
@@ -213,7 +294,11 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_broker_decisions(case: Case) -> None:
     policy = BrokerPolicy.model_validate(case.policy)
-    result = decide_brokers(case.cluster, policy, case.state, case.reassignments, NOW)
+    replicas = case.replicas
+    if isinstance(replicas, str):  # as the snapshot does without a reader: the partition counts
+        brokers = case.cluster.brokers if case.cluster else ()
+        replicas = {b.broker_id: b.partition_count or 0 for b in brokers}
+    result = decide_brokers(case.cluster, policy, case.state, case.reassignments, NOW, replicas=replicas)
     got = [(d.target.value, d.action, d.desired, d.reason) for d in result.decisions]
     assert got == case.expected, f"{case.why}: {[d.message for d in result.decisions]}"
 

@@ -6,6 +6,7 @@ import logging
 
 from kafka_autoscaler.config import AutoscalerConfig
 from kafka_autoscaler.model import Action, Decision, Outcome, OutcomeStatus, Plan, Snapshot, Target
+from kafka_autoscaler.policy.ownership import MAX_CAPACITY, MIN_CAPACITY
 from kafka_autoscaler.ports import ActionError, Ports
 
 logger = logging.getLogger(__name__)
@@ -13,8 +14,14 @@ logger = logging.getLogger(__name__)
 
 def _apply(decision: Decision, config: AutoscalerConfig, ports: Ports, snapshot: Snapshot) -> str:
     if decision.target is Target.CONSUMERS:
-        group_id = decision.key.removeprefix("consumer:")
-        return ports.service_control.set_desired(config.binding(group_id), decision.desired)
+        binding = config.binding(decision.key.removeprefix("consumer:"))
+        if MIN_CAPACITY in decision.details:
+            if ports.capacity is None:
+                raise ActionError("no Application Auto Scaling control is configured")
+            return ports.capacity.set_bounds(
+                binding, int(decision.details[MIN_CAPACITY]), int(decision.details[MAX_CAPACITY])
+            )
+        return ports.service_control.set_desired(binding, decision.desired)
     if decision.target is Target.PARTITIONS:
         if ports.partitions is None:
             raise ActionError("no partition control is configured")
@@ -49,6 +56,10 @@ def carry_out(plan: Plan, config: AutoscalerConfig, ports: Ports, snapshot: Snap
             try:
                 detail = _apply(decision, config, ports, snapshot)
                 outcomes.append(Outcome(decision, OutcomeStatus.APPLIED, detail))
+            except ActionError as error:
+                logger.warning("action failed: %s", decision.key, exc_info=True)
+                status = OutcomeStatus.UNKNOWN if error.maybe_applied else OutcomeStatus.FAILED
+                outcomes.append(Outcome(decision, status, f"{type(error).__name__}: {error}"))
             except Exception as error:  # reported on the outcome; the other actions still run
                 logger.warning("action failed: %s", decision.key, exc_info=True)
                 outcomes.append(Outcome(decision, OutcomeStatus.FAILED, f"{type(error).__name__}: {error}"))

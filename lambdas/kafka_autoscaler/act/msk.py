@@ -3,7 +3,10 @@
 Calls UpdateBrokerCount, UpdateBrokerStorage and UpdateBrokerType (IAM: kafka:UpdateBrokerCount,
 kafka:UpdateBrokerStorage, kafka:UpdateBrokerType). Each returns at once with the ARN of the operation MSK starts;
 MSK refuses a stale CurrentVersion with BadRequestException or ConflictException, and
-the next tick reads the new version.
+the next tick reads the new version. The client these calls use should not retry
+(handlers/wiring.py MSK_CHANGE_CONFIG): a retry after a lost reply would be refused against
+the new version and hide that the first request worked; a lost reply is reported as
+`maybe_applied` and read back from the operation list instead.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kafka_autoscaler.observe.msk import aws_error_text
+from kafka_autoscaler.observe.msk import aws_error_text, reply_lost
 from kafka_autoscaler.ports import ActionError
 
 if TYPE_CHECKING:
@@ -37,7 +40,8 @@ class MskClusterControl:
             )
         except (BotoCoreError, ClientError) as error:
             raise ActionError(
-                f"MSK UpdateBrokerCount to {target_count} brokers failed: {aws_error_text(error)}"
+                f"MSK UpdateBrokerCount to {target_count} brokers failed: {aws_error_text(error)}",
+                maybe_applied=reply_lost(error),
             ) from error
         return _operation_arn(response.get("ClusterOperationArn"), "UpdateBrokerCount")
 
@@ -50,7 +54,10 @@ class MskClusterControl:
                 TargetBrokerEBSVolumeInfo=[{"KafkaBrokerNodeId": ALL_BROKERS, "VolumeSizeGB": volume_gib}],
             )
         except (BotoCoreError, ClientError) as error:
-            raise ActionError(f"MSK UpdateBrokerStorage to {volume_gib} GiB failed: {aws_error_text(error)}") from error
+            raise ActionError(
+                f"MSK UpdateBrokerStorage to {volume_gib} GiB failed: {aws_error_text(error)}",
+                maybe_applied=reply_lost(error),
+            ) from error
         return _operation_arn(response.get("ClusterOperationArn"), "UpdateBrokerStorage")
 
     def update_broker_type(self, current_version: str, instance_type: str) -> str:

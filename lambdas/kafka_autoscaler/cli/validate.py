@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from kafka_autoscaler.config import ConfigError, load_config
+from kafka_autoscaler.config import ConfigError, lag_metric_warnings, load_config
 
 EXIT_INVALID = 2
 
@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return EXIT_INVALID
+    for warning in lag_metric_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     print(
         f"{args.file}: valid. Cluster {config.cluster.name} in {config.cluster.region}, "
         f"{len(config.consumers)} consumer binding(s), brokers {config.brokers.min_brokers}-"

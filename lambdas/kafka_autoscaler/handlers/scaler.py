@@ -10,24 +10,34 @@ invocation, so importing this module needs neither AWS nor the file.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from kafka_autoscaler.config import AutoscalerConfig, ConfigError, load_config
-from kafka_autoscaler.engine import TickResult, tick
+from kafka_autoscaler.engine import FUNCTION_TIMEOUT_S, TickResult, tick
 from kafka_autoscaler.handlers.events import IgnoredEvent, MalformedEventError, Trigger, parse_event
-from kafka_autoscaler.handlers.wiring import AwsClients, HandlerEnv, build_aws_ports
+from kafka_autoscaler.handlers.wiring import (
+    BOTO_CONFIG,
+    SNS_TOPIC_ENV,
+    AwsClients,
+    CallBudget,
+    HandlerEnv,
+    build_aws_ports,
+)
 from kafka_autoscaler.model import Target
 from kafka_autoscaler.ports import Ports, StateConflictError
+from kafka_autoscaler.report import subject_line
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -39,6 +49,10 @@ DEFAULT_NAMESPACE = "KafkaAutoscaler"
 
 logger = Logger()
 tracer = Tracer()
+# kafka-python logs its whole configuration, SASL password included, at DEBUG. Its loggers stay at
+# INFO whatever the function's log level; its children inherit that level.
+KAFKA_LOGGER = "kafka"
+logging.getLogger(KAFKA_LOGGER).setLevel(logging.INFO)
 
 PortsFactory = Callable[[AutoscalerConfig, AwsClients, HandlerEnv], Ports]
 # The seam tests use to put fakes where AWS or Kafka cannot be reached.
@@ -49,6 +63,7 @@ PORTS_FACTORY: PortsFactory = build_aws_ports
 class Runtime:
     config: AutoscalerConfig
     ports: Ports
+    budget: CallBudget = field(default_factory=CallBudget)
 
 
 def config_path(environ: Mapping[str, str]) -> Path:
@@ -65,7 +80,38 @@ def runtime() -> Runtime:
     """Configuration and ports, once per container. A failure is not cached: the next invocation retries."""
     env = HandlerEnv.from_environ(os.environ)
     config = load_config(config_path(os.environ))
-    return Runtime(config, PORTS_FACTORY(config, AwsClients.create(config.cluster.region), env))
+    budget = CallBudget()
+    return Runtime(config, PORTS_FACTORY(config, AwsClients.create(config.cluster.region, budget), env), budget)
+
+
+# The setup problem last told in this container: each distinct one is told once, not every minute.
+_told_setup_problem: list[str] = []
+
+
+def tell_setup_problem(problem: str, environ: Mapping[str, str]) -> bool:
+    """One SNS message naming why the scaler cannot run (best effort); True when it was sent."""
+    topic = environ.get(SNS_TOPIC_ENV)
+    if not topic or _told_setup_problem == [problem]:
+        return False
+    try:
+        sns = boto3.client("sns", config=BOTO_CONFIG)
+        subject = subject_line(f"[kafka-autoscaler] {environ.get('AWS_LAMBDA_FUNCTION_NAME', 'scaler')}: cannot run")
+        sns.publish(
+            TopicArn=topic,
+            Subject=subject,
+            Message=f"The scaler cannot start, so nothing is scaled until this is fixed:\n{problem}",
+        )
+    except Exception:  # best effort: the error alarm still counts the failed invocation
+        logger.warning("the setup problem could not be sent to SNS", exc_info=True)
+        return False
+    _told_setup_problem[:] = [problem]
+    return True
+
+
+def remaining_s(context: LambdaContext) -> float:
+    """Seconds before the invocation times out (the configured timeout when the context cannot say)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000.0 if callable(remaining) else FUNCTION_TIMEOUT_S
 
 
 def emit_metrics(result: TickResult, config: AutoscalerConfig, namespace: str) -> None:
@@ -129,7 +175,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"status": "ignored", "reason": trigger.reason}
     logger.append_keys(trigger=trigger.describe())
     tracer.put_annotation("trigger", type(trigger).__name__)
-    run = runtime()
+    try:
+        run = runtime()
+    except Exception as error:
+        # Why: a configuration that breaks at run time fails every invocation; say so once, and
+        # fail the invocation so the scaler-errors alarm counts it.
+        logger.exception("the scaler cannot start")
+        tell_setup_problem(f"{type(error).__name__}: {error}", os.environ)
+        raise
+    run.budget.start(remaining_s(context))
     try:
         result = tick(run.config, run.ports, time.time(), context.aws_request_id)
     except StateConflictError as error:

@@ -7,16 +7,18 @@ read-only variant, which reads everything the scaler reads and changes nothing.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from kafka_autoscaler.act.autoscaling import AppAutoScalingControl
 from kafka_autoscaler.act.console import ConsoleNotifier
 from kafka_autoscaler.act.ecs import EcsServiceControl
 from kafka_autoscaler.act.msk import MskClusterControl
@@ -31,12 +33,16 @@ from kafka_autoscaler.observe.cloudwatch import CloudWatchBrokerMetrics
 from kafka_autoscaler.observe.ecs import EcsServiceReader
 from kafka_autoscaler.observe.kafka_client import ScramCredentials, admin_client_for
 from kafka_autoscaler.observe.kafka_lag import KafkaLagSource
+from kafka_autoscaler.observe.kafka_replicas import KafkaReplicaReader
 from kafka_autoscaler.observe.lag_metrics import FallbackLagSource, MskLagMetrics
 from kafka_autoscaler.observe.msk import MskClusterReader, aws_error_text
 from kafka_autoscaler.ports import ActionError, LagObservation, Notifier, ObserveError, Ports, StateStore
 from kafka_autoscaler.state.dynamodb import DynamoStateStore
 
 if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.model import OperationModel
+    from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
@@ -50,8 +56,55 @@ SNS_TOPIC_ENV = "SNS_TOPIC_ARN"
 REBALANCER_ENV = "REBALANCER_FUNCTION_NAME"
 # A Kafka connection that failed is tried again after this long (about one scheduled tick).
 RECONNECT_AFTER_S = 30.0
-# Standard retries with backoff ride out throttling; short timeouts keep a tick inside its schedule.
-BOTO_CONFIG = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+# Time budgets (the scaler function times out after 60 s, engine.FUNCTION_TIMEOUT_S). One call
+# takes at most 2 attempts x (2 s connect + 4 s read) + under 1 s of standard-mode backoff = 13 s;
+# against an endpoint that accepts and never answers, 2 x 4 s + 1 s = 9 s.
+CONNECT_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 4.0
+ATTEMPTS = 2
+BOTO_CONFIG = BotoConfig(
+    retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_S,
+    read_timeout=READ_TIMEOUT_S,
+)
+# MSK changes are sent once: a retry after a lost reply would be refused against the new
+# CurrentVersion and hide that the first request worked (act/msk.py reads it back instead).
+MSK_CHANGE_CONFIG = BOTO_CONFIG.merge(BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}))
+# No read starts with less than this left of the invocation: the read in flight (13 s), the
+# writes of the tick (one SNS publish or rebalancer invoke against a slow endpoint, 13 s) and
+# the record fit in what remains.
+READ_RESERVE_S = 35.0
+READ_PREFIXES = ("Describe", "List", "Get")
+
+
+class CallBudgetExceededError(BotoCoreError):
+    """The invocation has too little time left to start another read."""
+
+    fmt = "not started: {operation} would not end inside the function timeout"
+
+
+@dataclass
+class CallBudget:
+    """Refuses AWS reads past a deadline, so a slow endpoint cannot push a tick past its timeout.
+
+    Writes are not refused: each follows a read of the same service that already succeeded,
+    and each is bounded by BOTO_CONFIG. Adapters see a refusal as any other client error:
+    missing data, held and told.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    deadline: float = math.inf
+
+    def start(self, remaining_s: float) -> None:
+        """A new invocation with `remaining_s` before its timeout."""
+        self.deadline = self.clock() + remaining_s - READ_RESERVE_S
+
+    def check(self, model: OperationModel, **_: Any) -> None:
+        if model.name.startswith(READ_PREFIXES) and self.clock() > self.deadline:
+            raise CallBudgetExceededError(operation=model.name)
+
+    def attach(self, client: BaseClient) -> None:
+        client.meta.events.register("before-call.*.*", self.check)
 
 
 class HandlerEnvError(Exception):
@@ -83,18 +136,35 @@ class AwsClients:
     cloudwatch: CloudWatchClient
     lambda_: LambdaClient
     secretsmanager: SecretsManagerClient
+    autoscaling: ApplicationAutoScalingClient | None = None
+    kafka_changes: KafkaClient | None = None  # MSK changes, sent without retries; None: `kafka`
+    budget: CallBudget = field(default_factory=CallBudget)
 
     @classmethod
-    def create(cls, region: str) -> AwsClients:
-        """Clients in the cluster's region (the function runs there, inside the cluster's VPC)."""
+    def create(cls, region: str, budget: CallBudget | None = None) -> AwsClients:
+        """Clients in the cluster's region (the function runs there, inside the cluster's VPC).
+
+        Every client but DynamoDB's (the state store, needed to the end) answers to `budget`.
+        """
+        budget = budget or CallBudget()
+
+        def client(service: Any, config: BotoConfig = BOTO_CONFIG) -> Any:
+            made = boto3.client(service, region_name=region, config=config)
+            if service != "dynamodb":
+                budget.attach(made)
+            return made
+
         return cls(
-            ecs=boto3.client("ecs", region_name=region, config=BOTO_CONFIG),
-            sns=boto3.client("sns", region_name=region, config=BOTO_CONFIG),
-            dynamodb=boto3.client("dynamodb", region_name=region, config=BOTO_CONFIG),
-            kafka=boto3.client("kafka", region_name=region, config=BOTO_CONFIG),
-            cloudwatch=boto3.client("cloudwatch", region_name=region, config=BOTO_CONFIG),
-            lambda_=boto3.client("lambda", region_name=region, config=BOTO_CONFIG),
-            secretsmanager=boto3.client("secretsmanager", region_name=region, config=BOTO_CONFIG),
+            ecs=client("ecs"),
+            sns=client("sns"),
+            dynamodb=client("dynamodb"),
+            kafka=client("kafka"),
+            cloudwatch=client("cloudwatch"),
+            lambda_=client("lambda"),
+            secretsmanager=client("secretsmanager"),
+            autoscaling=client("application-autoscaling"),
+            kafka_changes=client("kafka", MSK_CHANGE_CONFIG),
+            budget=budget,
         )
 
 
@@ -186,7 +256,10 @@ class RefusingControl:
         raise ActionError("read-only: the broker size is not changed")
 
     def set_desired(self, binding: ConsumerBinding, count: int) -> str:
-        raise ActionError(f"read-only: {binding.ecs.cluster}/{binding.ecs.service} is not changed")
+        raise ActionError(f"read-only: {binding.ecs.resource_id} is not changed")
+
+    def set_bounds(self, binding: ConsumerBinding, min_capacity: int, max_capacity: int) -> str:
+        raise ActionError(f"read-only: the scalable target of {binding.ecs.resource_id} is not changed")
 
 
 class ReadOnlyStateStore:
@@ -222,34 +295,40 @@ def build_aws_ports(
     `notifier` or standard output instead of SNS. `notifier` otherwise replaces SNS.
     """
     cluster = config.cluster
-    connect = KafkaAdminConnector(cluster, clients.secretsmanager)
-    lag = FallbackLagSource(LazyKafkaLagSource(connect), MskLagMetrics(clients.cloudwatch, cluster.name))
+    connector = KafkaAdminConnector(cluster, clients.secretsmanager)
+    lag = FallbackLagSource(LazyKafkaLagSource(connector), MskLagMetrics(clients.cloudwatch, cluster.name))
     state = DynamoStateStore(clients.dynamodb, env.state_table_name, cluster.arn)
+    services = EcsServiceReader(clients.ecs, clients.autoscaling)
+    replicas = KafkaReplicaReader(connector)
     if read_only:
         refusing = RefusingControl()
         return Ports(
             cluster=MskClusterReader(clients.kafka, cluster.arn),
             metrics=CloudWatchBrokerMetrics(clients.cloudwatch, cluster.name),
             lag=lag,
-            services=EcsServiceReader(clients.ecs),
+            services=services,
             cluster_control=refusing,
             service_control=refusing,
             rebalancer=None,
             notifier=notifier or ConsoleNotifier(sys.stdout),
             state=ReadOnlyStateStore(state),
-            facts=LazyFactsReader(connect),
+            facts=LazyFactsReader(connector),
+            capacity=refusing,
+            replicas=replicas,
         )
     rebalancer = env.rebalancer_function_name
     return Ports(
         cluster=MskClusterReader(clients.kafka, cluster.arn),
         metrics=CloudWatchBrokerMetrics(clients.cloudwatch, cluster.name),
         lag=lag,
-        services=EcsServiceReader(clients.ecs),
-        cluster_control=MskClusterControl(clients.kafka, cluster.arn),
+        services=services,
+        cluster_control=MskClusterControl(clients.kafka_changes or clients.kafka, cluster.arn),
         service_control=EcsServiceControl(clients.ecs),
         rebalancer=LambdaRebalancer(clients.lambda_, rebalancer) if rebalancer else None,
         notifier=notifier or SnsNotifier(clients.sns, env.sns_topic_arn),
         state=state,
-        partitions=LazyPartitionControl(connect) if config.partitions.auto_increase else None,
-        facts=LazyFactsReader(connect),
+        partitions=LazyPartitionControl(connector) if config.partitions.auto_increase else None,
+        facts=LazyFactsReader(connector),
+        capacity=AppAutoScalingControl(clients.autoscaling) if clients.autoscaling else None,
+        replicas=replicas,
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
-from kafka_autoscaler.model import BrokerLoad, ClusterState
+from kafka_autoscaler.model import BrokerLoad, ClusterOperation, ClusterState
 from kafka_autoscaler.ports import ObserveError
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ def aws_error_text(error: BotoCoreError | ClientError) -> str:
         code, message = details.get("Code", "Unknown"), details.get("Message", "")
         return f"{code}: {message}" if message else code
     return str(error)
+
+
+def reply_lost(error: BotoCoreError | ClientError) -> bool:
+    """True when the request may have reached AWS and only its reply was lost."""
+    return isinstance(error, ReadTimeoutError | ConnectionClosedError)
 
 
 def is_in_flight(operation: ClusterOperationV2SummaryTypeDef) -> bool:
@@ -63,6 +68,21 @@ def last_storage_update(operations: list[ClusterOperationV2SummaryTypeDef]) -> f
     return max(ends, default=None)
 
 
+def operation_list(operations: list[ClusterOperationV2SummaryTypeDef]) -> tuple[ClusterOperation, ...]:
+    """The operations as domain values, newest first."""
+    found = [
+        ClusterOperation(
+            arn=op.get("OperationArn", ""),
+            kind=op.get("OperationType", "UNKNOWN"),
+            state=op.get("OperationState", "UNKNOWN"),
+            start_t=op["StartTime"].timestamp() if "StartTime" in op else None,
+            end_t=op["EndTime"].timestamp() if "EndTime" in op else None,
+        )
+        for op in operations
+    ]
+    return tuple(sorted(found, key=lambda op: op.start_t or 0.0, reverse=True))
+
+
 def broker_racks(nodes: list[NodeInfoTypeDef]) -> tuple[BrokerLoad, ...]:
     """One BrokerLoad per broker node, rack = its client subnet (MSK puts one subnet in each AZ)."""
     brokers = [
@@ -84,7 +104,7 @@ def cluster_state(
     if provisioned is None:
         raise ObserveError(f"MSK cluster {arn} is not a provisioned cluster; only provisioned clusters are scaled")
     group = provisioned["BrokerNodeGroupInfo"]
-    # Express brokers have no EBS volume to grow: 0 GiB.
+    # Express brokers have no EBS volume to grow: 0 GiB (ClusterState.express says why).
     volume = group.get("StorageInfo", {}).get("EbsStorageInfo", {}).get("VolumeSize", 0)
     return ClusterState(
         arn=arn,
@@ -97,6 +117,8 @@ def cluster_state(
         operation_in_progress=operation_in_flight(operations),
         last_storage_update_t=last_storage_update(operations),
         brokers=broker_racks(nodes),
+        kafka_version=provisioned.get("CurrentBrokerSoftwareInfo", {}).get("KafkaVersion"),
+        operations=operation_list(operations),
     )
 
 

@@ -37,8 +37,30 @@ def _describe_cluster(ports: Ports, config: AutoscalerConfig, now: float, proble
     except Exception as error:
         logger.warning("broker metrics failed", exc_info=True)
         problems.append(f"broker metrics could not be read: {error}")
-        loads = ()
+        return dataclasses.replace(cluster, brokers=(), metrics_error=str(error))
     return dataclasses.replace(cluster, brokers=loads)
+
+
+def _broker_replicas(
+    ports: Ports, cluster: ClusterState | None, state: ScalerState, problems: list[str]
+) -> dict[int, int] | None:
+    """Replicas per broker from Kafka's metadata; without a reader, the cluster port's own counts.
+
+    Read only while a drain runs: only a drained broker is ever judged empty, and an unreachable
+    Kafka would otherwise cost its connection timeout twice per tick.
+    """
+    if not any(w.kind == "broker_drain" for w in state.workflows):
+        return None
+    if ports.replicas is None:
+        if cluster is None or any(b.partition_count is None for b in cluster.brokers):
+            return None
+        return {b.broker_id: b.partition_count for b in cluster.brokers if b.partition_count is not None}
+    try:
+        return ports.replicas.replicas_per_broker()
+    except Exception as error:  # unknown, so no broker is judged empty
+        logger.warning("replica metadata failed", exc_info=True)
+        problems.append(f"Kafka's replica metadata could not be read: {error}")
+        return None
 
 
 def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, now: float) -> Observation:
@@ -69,6 +91,7 @@ def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, no
             problems.append(f"no lag for group {binding.group_id}")
         if binding.group_id not in services:
             problems.append(f"no ECS service state for {binding.ecs.cluster}/{binding.ecs.service}")
+    replicas = _broker_replicas(ports, cluster, state, problems)
     snapshot = Snapshot(
         taken_at=now,
         cluster=cluster,
@@ -78,6 +101,7 @@ def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, no
         reassignments_in_progress=reassignments,
         problems=tuple(problems),
         facts=facts,
+        broker_replicas=replicas,
     )
     return Observation(snapshot, lag)
 

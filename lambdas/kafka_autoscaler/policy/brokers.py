@@ -3,16 +3,24 @@
 Scale out when CPU (user + system) stays above target, or bytes in or partitions per
 broker exceed their limits. Counts are multiples of the AZ count. Scale in is off by
 default; when on, it first drains one broker per AZ, then removes them once empty.
+
+Broker removal as MSK documents it (https://docs.aws.amazon.com/msk/latest/developerguide/msk-remove-broker.html):
+only M5 and M7g Standard brokers, Kafka 2.8.1 or later, one broker per Availability Zone per
+operation; every partition except MSK's canary topics moves off first, and MSK itself picks
+the brokers that hold none. Express brokers need no drain: MSK's intelligent rebalancing moves
+partitions off brokers due for removal
+(https://docs.aws.amazon.com/msk/latest/developerguide/intelligent-rebalancing.html).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kafka_autoscaler.config import BrokerPolicy
-from kafka_autoscaler.instances import recommended_partitions
+from kafka_autoscaler.instances import instance, recommended_partitions
 from kafka_autoscaler.model import (
     Action,
     BrokerLoad,
@@ -32,6 +40,9 @@ REBALANCE_KEY = "rebalance"
 WINDOW_COVERAGE = 0.8
 # How long a drain may sit with nothing moving before it is asked for again.
 DRAIN_RETRY_S = 600.0
+# MSK removes brokers only from these Standard families, on Kafka 2.8.1 or later.
+REMOVAL_FAMILIES = ("kafka.m5", "kafka.m7g")
+REMOVAL_MIN_KAFKA = (2, 8, 1)
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,38 @@ def latest_mean(series: Sequence[Sample], now: float, window_s: float) -> float 
     return sum(inside) / len(inside) if inside else None
 
 
+def bytes_in_limit(policy: BrokerPolicy, instance_type: str) -> float | None:
+    """Bytes in per broker to stay under: configured, else the documented figure for Express brokers."""
+    if policy.max_bytes_in_per_broker is not None:
+        return policy.max_bytes_in_per_broker
+    row = instance(instance_type)
+    return row.ingress_bytes_per_s if row is not None and row.express else None
+
+
+def kafka_version(text: str | None) -> tuple[int, ...] | None:
+    """MSK's KafkaVersion ("3.6.0", "2.8.2.tiered", "3.7.x") as numbers; "x" reads as 0."""
+    if not text:
+        return None
+    parts = re.findall(r"(\d+|x)(?:\.|$)", text)
+    numbers = tuple(0 if p == "x" else int(p) for p in parts[:3])
+    return numbers if len(numbers) >= 2 else None
+
+
+def scale_in_unsupported(cluster: ClusterState) -> str | None:
+    """Why MSK cannot remove brokers from this cluster, or None when it can."""
+    if cluster.express:
+        return None
+    family = cluster.instance_type.rpartition(".")[0]
+    if family not in REMOVAL_FAMILIES:
+        return f"MSK removes brokers only from M5 and M7g Standard brokers; this cluster runs {cluster.instance_type}"
+    version = kafka_version(cluster.kafka_version)
+    if version is None:
+        return f"the cluster's Kafka version ({cluster.kafka_version or 'unknown'}) could not be read"
+    if version < REMOVAL_MIN_KAFKA:
+        return f"MSK removes brokers only on Kafka 2.8.1 or later; this cluster runs {cluster.kafka_version}"
+    return None
+
+
 def partition_limit(policy: BrokerPolicy, instance_type: str) -> int:
     if policy.max_partitions_per_broker is not None:
         return policy.max_partitions_per_broker
@@ -100,17 +143,17 @@ def scale_out_demand(cluster: ClusterState, policy: BrokerPolicy, now: float) ->
                 f"{policy.cpu_window_s}s (lowest {cpu_floor:.1f}%)",
             )
         )
-    if policy.max_bytes_in_per_broker is not None:
+    in_limit = bytes_in_limit(policy, cluster.instance_type)
+    if in_limit is not None:
         total_in = cluster_series(cluster.brokers, "bytes_in_per_s", "sum")
         in_floor = sustained_minimum(total_in, now, policy.cpu_window_s)
-        if in_floor is not None and in_floor / count > policy.max_bytes_in_per_broker:
-            need = math.ceil(in_floor / policy.max_bytes_in_per_broker)
+        if in_floor is not None and in_floor / count > in_limit:
+            need = math.ceil(in_floor / in_limit)
             demands.append(
                 (
                     need,
                     Reason.BYTES_IN_HIGH,
-                    f"bytes in per broker {byte_rate(in_floor / count)} is above the "
-                    f"{byte_rate(policy.max_bytes_in_per_broker)} limit",
+                    f"bytes in per broker {byte_rate(in_floor / count)} is above the {byte_rate(in_limit)} limit",
                 )
             )
     counts = [b.partition_count for b in cluster.brokers if b.partition_count is not None]
@@ -140,9 +183,10 @@ def low_load(cluster: ClusterState, policy: BrokerPolicy, now: float) -> tuple[b
         return False, "no recent CPU data"
     if cpu >= policy.scale_in.low_cpu_pct or cpu * count / smaller >= policy.cpu_target_pct:
         return False, f"CPU {cpu:.1f}% is not low enough"
-    if policy.max_bytes_in_per_broker is not None:
+    in_limit = bytes_in_limit(policy, cluster.instance_type)
+    if in_limit is not None:
         total_in = latest_mean(cluster_series(cluster.brokers, "bytes_in_per_s", "sum"), now, policy.cpu_window_s)
-        if total_in is None or total_in / smaller >= policy.max_bytes_in_per_broker * 0.5:
+        if total_in is None or total_in / smaller >= in_limit * 0.5:
             return False, "bytes in would be too high on fewer brokers"
     counts = [b.partition_count for b in cluster.brokers if b.partition_count is not None]
     if len(counts) != count or sum(counts) / smaller > partition_limit(policy, cluster.instance_type):
@@ -208,9 +252,19 @@ def decide_rebalance(
 
 
 def decide_brokers(
-    cluster: ClusterState | None, policy: BrokerPolicy, state: ScalerState, reassignments: int | None, now: float
+    cluster: ClusterState | None,
+    policy: BrokerPolicy,
+    state: ScalerState,
+    reassignments: int | None,
+    now: float,
+    *,
+    replicas: Mapping[int, int] | None = None,
 ) -> BrokerResult:
-    """Broker-count and rebalance decisions for this tick."""
+    """Broker-count and rebalance decisions for this tick.
+
+    `replicas`: replicas per broker from Kafka's metadata, MSK's canary topics left out; None
+    when unknown (a drained broker is then never judged empty).
+    """
     if not policy.enabled:
         return BrokerResult((), None)
     if cluster is None:
@@ -237,6 +291,20 @@ def decide_brokers(
                 ),
             ),
             state.low_load_since,
+        )
+    if cluster.metrics_error is not None:
+        # Why: with no metrics every limit looks satisfied; that is missing data, not low load.
+        return BrokerResult(
+            (
+                _decision(
+                    Action.HOLD,
+                    count,
+                    count,
+                    Reason.MISSING_DATA,
+                    f"brokers: the broker metrics could not be read ({cluster.metrics_error}); no change.",
+                ),
+            ),
+            None,
         )
 
     drain = next((w for w in state.workflows if w.kind == "broker_drain"), None)
@@ -281,12 +349,24 @@ def decide_brokers(
         return BrokerResult(tuple(decisions), None)
 
     low_since = _track_low_load(cluster, policy, state, now)
-    rebalance = decide_rebalance(cluster, policy, reassignments, draining, now)
+    # Express: MSK's intelligent rebalancing places partitions; no rebalancer runs.
+    rebalance = None if cluster.express else decide_rebalance(cluster, policy, reassignments, draining, now)
+    unsupported = scale_in_unsupported(cluster)
     if drain is not None:
-        decisions.append(_scale_in_after_drain(cluster, drain, count, reassignments, state, now))
+        decisions.append(_scale_in_after_drain(cluster, drain, count, reassignments, state, now, replicas))
     elif policy.scale_in.enabled and low_since is not None and now - low_since >= policy.scale_in.window_s:
         targets = brokers_to_drain(cluster)
-        if _in_cooldown(state, policy, now):
+        if unsupported is not None:
+            decisions.append(
+                _decision(
+                    Action.HOLD,
+                    count,
+                    count,
+                    Reason.SCALE_IN_UNSUPPORTED,
+                    f"brokers: load has been low, but {unsupported}; no scale-in.",
+                )
+            )
+        elif _in_cooldown(state, policy, now):
             decisions.append(
                 _decision(
                     Action.HOLD,
@@ -294,6 +374,17 @@ def decide_brokers(
                     count,
                     Reason.COOLDOWN,
                     f"brokers: load has been low, waiting for the {policy.cooldown_s}s cooldown.",
+                )
+            )
+        elif cluster.express:
+            decisions.append(
+                _decision(
+                    Action.SCALE_IN,
+                    count,
+                    count - cluster.az_count,
+                    Reason.LOAD_LOW,
+                    f"brokers: load has been low for {now - low_since:.0f}s; scale in {count} -> "
+                    f"{count - cluster.az_count}; MSK moves the partitions off the brokers it removes.",
                 )
             )
         else:
@@ -304,7 +395,8 @@ def decide_brokers(
                     count - cluster.az_count,
                     Reason.LOAD_LOW,
                     f"brokers: load has been low for {now - low_since:.0f}s; moving partitions "
-                    f"off brokers {list(targets)} before removing them.",
+                    f"off brokers {list(targets)} (one per AZ, as MSK removes them) before removing them; "
+                    "MSK's canary topics stay.",
                     broker_ids=list(targets),
                 )
             )
@@ -336,11 +428,28 @@ def _track_low_load(cluster: ClusterState, policy: BrokerPolicy, state: ScalerSt
 
 
 def _scale_in_after_drain(
-    cluster: ClusterState, drain: Workflow, count: int, reassignments: int | None, state: ScalerState, now: float
+    cluster: ClusterState,
+    drain: Workflow,
+    count: int,
+    reassignments: int | None,
+    state: ScalerState,
+    now: float,
+    replicas: Mapping[int, int] | None,
 ) -> Decision:
-    held = {b.broker_id: b.partition_count for b in cluster.brokers if b.broker_id in drain.broker_ids}
     ids = list(drain.broker_ids)
-    if held and all(c == 0 for c in held.values()) and len(held) == len(drain.broker_ids):
+    if replicas is None:
+        # Why: CloudWatch's PartitionCount counts MSK's canary partitions, which never move; only
+        # Kafka's metadata tells whether a broker holds nothing else.
+        return _decision(
+            Action.HOLD,
+            count,
+            count,
+            Reason.DRAIN_PENDING,
+            f"brokers: waiting to see brokers {ids} empty; Kafka's replica metadata could not be read.",
+            broker_ids=ids,
+        )
+    held = {b: replicas.get(b, 0) for b in drain.broker_ids}
+    if all(c == 0 for c in held.values()):
         return _decision(
             Action.SCALE_IN,
             count,

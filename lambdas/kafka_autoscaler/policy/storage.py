@@ -3,6 +3,13 @@
 MSK allows one storage change per 6 hours, only upwards, at most 16384 GiB per broker.
 So expand when disk use is above target, or when at its present growth rate it will
 cross the alarm level before the next change would be allowed.
+
+The cool-down runs from the end of the last completed storage operation MSK lists
+(ListClusterOperationsV2) and lasts "a minimum of 6 hours to over 24 hours, depending on
+the cluster's storage size and utilization and on traffic"
+(https://docs.aws.amazon.com/msk/latest/developerguide/msk-update-storage.html). The 6 hours
+are waited here; MSK refusing a change after them is a failure that backs off (policy/failures.py).
+Express brokers have no EBS volume: MSK manages their storage, and no storage decision is made.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ def decide_storage(
     cluster: ClusterState | None, policy: StoragePolicy, state: ScalerState, now: float
 ) -> Decision | None:
     """The storage decision for this tick, or None when another mechanism owns storage."""
-    if policy.mode is not StorageMode.SCALER:
+    if policy.mode is not StorageMode.SCALER or (cluster is not None and cluster.express):
         return None
     if cluster is None:
         return _hold(0, Reason.MISSING_DATA, "storage: the MSK cluster could not be read; no change.")

@@ -36,6 +36,10 @@ Algorithm (greedy, deterministic, as few replica copies as it can):
 
 Costs count replica copies against the *current* assignment, so a replica moved
 twice within the plan is still one copy, and moving one back costs nothing.
+
+MSK's own canary topics stay where they are and count for nothing: "move all partitions except
+the ones for topics __amazon_msk_canary and __amazon_msk_canary_state" before removing a broker
+(https://docs.aws.amazon.com/msk/latest/developerguide/msk-remove-broker.html).
 """
 
 from __future__ import annotations
@@ -51,6 +55,14 @@ RackSignature = tuple[str, ...]  # sorted racks of one partition's replicas
 Preference = tuple[int | str, ...]  # lower is better; compared position by position
 Candidate = tuple[Preference, PartitionId]
 CandidateFinder = Callable[[int, int, set[PartitionId]], Candidate | None]
+
+
+# Internal topics MSK creates for its health and diagnostic metrics; never moved by the scaler.
+MSK_CANARY_TOPICS = frozenset({"__amazon_msk_canary", "__amazon_msk_canary_state"})
+
+
+def is_canary(topic: str) -> bool:
+    return topic in MSK_CANARY_TOPICS
 
 
 class PlacementError(ValueError):
@@ -111,9 +123,11 @@ class Placement:
 
 
 def replica_counts(assignment: Assignment, brokers: Iterable[int]) -> dict[int, int]:
-    """Replicas held by each of ``brokers`` (zero included)."""
+    """Replicas held by each of ``brokers`` (zero included), MSK's canary topics left out."""
     counts = dict.fromkeys(brokers, 0)
-    for replicas in assignment.values():
+    for (topic, _), replicas in assignment.items():
+        if is_canary(topic):
+            continue
         for broker in replicas:
             if broker in counts:
                 counts[broker] += 1
@@ -142,7 +156,12 @@ def plan_placement(
     >>> plan_placement({("t", 0): (1, 2)}, {1: None, 2: None, 3: None}, exclude={1}).target
     {('t', 0): (3, 2)}
     """
-    return _Planner(current, racks, frozenset(exclude)).plan()
+    movable = {pid: replicas for pid, replicas in current.items() if not is_canary(pid[0])}
+    placement = _Planner(movable, racks, frozenset(exclude)).plan()
+    kept = {pid: tuple(replicas) for pid, replicas in current.items() if is_canary(pid[0])}
+    if not kept:
+        return placement
+    return Placement(dict(sorted({**placement.target, **kept}.items())), placement.moves, placement.brokers)
 
 
 class _Planner:

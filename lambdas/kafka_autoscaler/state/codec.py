@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, get_args, get_type_hints
 
-from kafka_autoscaler.model import OffsetSample, ScalerState, Workflow
+from kafka_autoscaler.model import Failure, Intent, OffsetSample, ScalerState, Workflow
 
 SCHEMA = 1
 OFFSETS_SCHEMA = 1
@@ -43,6 +43,11 @@ def encode_state(state: ScalerState, *, with_offsets: bool = True) -> dict[str, 
         "workflows": [dataclasses.asdict(w) | {"broker_ids": list(w.broker_ids)} for w in state.workflows],
         "last_notified": dict(state.last_notified),
         "broker_type_low_since": state.broker_type_low_since,
+        "failures": {k: dataclasses.asdict(f) for k, f in state.failures.items()},
+        "intents": [dataclasses.asdict(i) for i in state.intents],
+        "known_desired": dict(state.known_desired),
+        "external_changes": dict(state.external_changes),
+        "unsent": list(state.unsent),
     }
     if with_offsets:
         doc["end_offsets"] = _history_to_json(state.end_offsets)
@@ -72,6 +77,11 @@ def decode_state(doc: object) -> ScalerState:
             broker_type_low_since=(
                 None if doc.get("broker_type_low_since") is None else float(doc["broker_type_low_since"])
             ),
+            failures={str(k): Failure(**v) for k, v in doc.get("failures", {}).items()},
+            intents=tuple(Intent(**i) for i in doc.get("intents", [])),
+            known_desired={str(k): int(v) for k, v in doc.get("known_desired", {}).items()},
+            external_changes={str(k): float(v) for k, v in doc.get("external_changes", {}).items()},
+            unsent=tuple(dict(m) for m in doc.get("unsent", [])),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise StateCodecError(f"state document: {type(error).__name__}: {error}") from error

@@ -17,15 +17,22 @@ from kafka_autoscaler.lag.history import (
 from kafka_autoscaler.model import (
     Action,
     ClusterState,
+    Decision,
+    Failure,
     GroupLag,
+    Intent,
     Outcome,
     OutcomeStatus,
     Plan,
+    Reason,
     ScalerState,
     ServiceState,
     Target,
     Workflow,
 )
+from kafka_autoscaler.policy.failures import CLEARED, after_failure
+from kafka_autoscaler.policy.msk_changes import MSK_TARGETS
+from kafka_autoscaler.policy.ownership import EXTERNAL_SINCE
 from kafka_autoscaler.policy.stabilization import keep_window
 from kafka_autoscaler.ports import LagObservation
 from kafka_autoscaler.report import signature
@@ -101,6 +108,75 @@ def _workflows(
     return tuple(flows)
 
 
+# Outcomes after which the change may have happened: its cooldown runs.
+MAY_HAVE_HAPPENED = frozenset({OutcomeStatus.APPLIED, OutcomeStatus.UNKNOWN})
+
+
+def needs_intent(decision: Decision) -> bool:
+    """Changes whose outcome can be read back from AWS: ECS desired counts and MSK operations."""
+    return decision.changes_something and (decision.target is Target.CONSUMERS or decision.target in MSK_TARGETS)
+
+
+def intent_for(decision: Decision, state: ScalerState, now: float) -> Intent:
+    return Intent(
+        decision.key,
+        decision.target.value,
+        decision.action.value,
+        decision.current,
+        decision.desired,
+        now,
+        state.last_action_t.get(decision.key),
+    )
+
+
+def with_intents(state: ScalerState, changes: Sequence[Decision], now: float) -> ScalerState:
+    """The state to save before acting: each change's intent, and its cooldown already running.
+
+    Why: a crash after the AWS call but before the record must neither skip the cooldown
+    nor let the next tick send the same change again.
+    """
+    recorded = [d for d in changes if needs_intent(d)]
+    last_action_t = dict(state.last_action_t) | {d.key: now for d in recorded}
+    intents = (*state.intents, *(intent_for(d, state, now) for d in recorded))
+    return dataclasses.replace(state, last_action_t=last_action_t, intents=intents)
+
+
+def _failures(
+    state: ScalerState, config: AutoscalerConfig, outcomes: Sequence[Outcome], now: float
+) -> dict[str, Failure]:
+    failures = dict(state.failures)
+    for outcome in outcomes:
+        key = outcome.decision.key
+        if outcome.status is OutcomeStatus.FAILED:
+            failures[key] = after_failure(failures.get(key), outcome.detail, config.retry, now)
+        elif (outcome.status is OutcomeStatus.APPLIED and outcome.decision.changes_something) or (
+            CLEARED in outcome.decision.details
+        ):
+            failures.pop(key, None)
+    return failures
+
+
+def _ownership(
+    state: ScalerState,
+    config: AutoscalerConfig,
+    services: dict[str, ServiceState],
+    outcomes: Sequence[Outcome],
+) -> tuple[dict[str, int], dict[str, float]]:
+    """The desired count each service was last set to (or accepted at), and outside changes being respected."""
+    known = dict(state.known_desired)
+    external: dict[str, float] = {}
+    decided = {o.decision.key: o for o in outcomes}
+    for binding in config.consumers:
+        service, outcome = services.get(binding.group_id), decided.get(binding.key)
+        if outcome is not None and outcome.decision.reason is Reason.EXTERNAL_CHANGE:
+            external[binding.key] = float(outcome.decision.details[EXTERNAL_SINCE])
+        if outcome is not None and outcome.decision.changes_something and outcome.status is OutcomeStatus.APPLIED:
+            known[binding.key] = outcome.decision.desired
+        elif service is not None and (binding.key in external or binding.key not in known):
+            known[binding.key] = service.desired  # accepted: the count someone else set, or the first one seen
+    return known, external
+
+
 def next_state(
     state: ScalerState,
     config: AutoscalerConfig,
@@ -130,8 +206,18 @@ def next_state(
 
     last_action_t = dict(state.last_action_t)
     for outcome in outcomes:
-        if outcome.decision.changes_something and outcome.status is OutcomeStatus.APPLIED:
+        if outcome.decision.changes_something and outcome.status in MAY_HAVE_HAPPENED:
             last_action_t[outcome.decision.key] = now
+    # A change whose reply was lost stays an intent, read back from AWS next tick.
+    intents = (
+        *state.intents,
+        *(
+            intent_for(o.decision, state, now)
+            for o in outcomes
+            if o.status is OutcomeStatus.UNKNOWN and needs_intent(o.decision)
+        ),
+    )
+    known_desired, external_changes = _ownership(state, config, services, outcomes)
 
     # Keep what was said while the same thing is still true; forget it once it changes,
     # so that it is told again when it comes back.
@@ -154,4 +240,8 @@ def next_state(
         workflows=_workflows(state, cluster, outcomes, now),
         last_notified=last_notified,
         broker_type_low_since=plan.broker_type_low_since,
+        failures=_failures(state, config, outcomes, now),
+        intents=intents,
+        known_desired=known_desired,
+        external_changes=external_changes,
     )
