@@ -123,6 +123,17 @@ class EcsService(_Strict):
     service: str = Field(min_length=1, description="ECS service name")
 
 
+class Forecast(_Strict):
+    """Scaling ahead of periodic load: on once the rhythm is trusted."""
+
+    enabled: bool = True
+    min_cycles: int = Field(default=3, ge=2, description="Complete cycles seen before a period is trusted")
+    max_lead_s: int = Field(default=600, ge=0, description="Longest a change is started before the load")
+    max_error: float = Field(
+        default=0.5, gt=0, description="Forecast error (mean absolute, relative to the mean rate) that switches it off"
+    )
+
+
 class ConsumerBinding(_Strict):
     """One consumer group and the ECS service whose tasks consume for it."""
 
@@ -149,6 +160,7 @@ class ConsumerBinding(_Strict):
     even_partition_spread: bool = False
     stuck_partition_after_s: int = Field(default=300, ge=30)
     cooldown_s: int = Field(default=60, ge=0, description="Least time between two scale-outs")
+    forecast: Forecast = Forecast()
 
     @property
     def key(self) -> str:
@@ -183,6 +195,7 @@ class BrokerPolicy(_Strict):
     cooldown_s: int = Field(default=3600, ge=0)
     rebalance_max_cpu_pct: float = Field(default=70.0, gt=0, le=100)
     scale_in: BrokerScaleIn = BrokerScaleIn()
+    forecast: Forecast = Forecast(max_lead_s=7200)
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:

@@ -46,6 +46,7 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         target_time_lag_s=args.target_time_lag,
         seed=args.seed,
         rebalance=RebalanceProtocol(args.rebalance),
+        forecast=not getattr(args, "no_forecast", False),
     )
 
 
@@ -56,6 +57,7 @@ def register(subparsers: Any) -> None:
     add_world_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
     parser.add_argument("--html", metavar="PATH", help="also write an HTML report with the timeline")
+    parser.add_argument("--no-forecast", action="store_true", help="our policy without its forecast floors")
     parser.set_defaults(handler=handle)
 
 

@@ -24,6 +24,7 @@ def decide(snapshot: Snapshot, config: AutoscalerConfig, now: float) -> Plan:
             snapshot.services.get(binding.group_id),
             snapshot.state,
             now,
+            tick_s=config.schedule.rate_minutes * 60.0,
         )
         decisions.append(result.decision)
         if result.recommendation is not None:

@@ -24,6 +24,7 @@ from kafka_autoscaler.model import (
     Target,
     Workflow,
 )
+from kafka_autoscaler.policy.broker_forecast import forecast_peak_demand, peak_ahead
 
 BROKERS_KEY = "brokers"
 REBALANCE_KEY = "rebalance"
@@ -243,6 +244,8 @@ def decide_brokers(
     draining = drain.broker_ids if drain else ()
     decisions: list[Decision] = []
     wanted, reasons = scale_out_demand(cluster, policy, now)
+    if not reasons and (ahead := forecast_peak_demand(cluster, policy, state, now)) is not None:
+        wanted, reasons = ahead[0], [ahead[1:]]
     if reasons:
         desired = min(round_up_to_multiple(wanted, cluster.az_count), policy.max_brokers)
         desired = desired - desired % cluster.az_count
@@ -286,7 +289,11 @@ def decide_brokers(
         decisions.append(_scale_in_after_drain(cluster, drain, count, reassignments, state, now))
     elif policy.scale_in.enabled and low_since is not None and now - low_since >= policy.scale_in.window_s:
         targets = brokers_to_drain(cluster)
-        if _in_cooldown(state, policy, now):
+        if (peak := peak_ahead(cluster, policy, state, now)) is not None:
+            decisions.append(
+                _decision(Action.HOLD, count, count, Reason.FORECAST_PEAK, f"brokers: load has been low, but {peak}.")
+            )
+        elif _in_cooldown(state, policy, now):
             decisions.append(
                 _decision(
                     Action.HOLD,

@@ -15,8 +15,12 @@ from dataclasses import dataclass, field, replace
 from kafka_autoscaler.config import ConsumerBinding, ConsumerMode
 from kafka_autoscaler.model import GroupLag, Reason, ScalerState, ServiceState
 from kafka_autoscaler.policy.consumer_demand import Demand, lagging_partitions, task_count
+from kafka_autoscaler.policy.forecast import RateForecast
 from kafka_autoscaler.policy.stabilization import limit_scale_out, stabilized_scale_in, within_tolerance
 
+# ECS tasks usually consume 30-90 s after the desired count rises: the start-up delay
+# assumed until one is measured.
+DEFAULT_START_DELAY_S = 90.0
 # How long tasks asked for may take to start before further scale-outs stop waiting for them
 # (ECS tasks usually consume 30-90 s after the desired count rises).
 TASK_START_GRACE_S = 300.0
@@ -35,6 +39,9 @@ class Situation:
     demand: Demand
     demand_in: Demand  # sized with `tolerance` of headroom: what a scale-in may go down to
     stuck: frozenset[str]
+    forecast: RateForecast | None = None  # None: forecasting is off for this binding
+    start_delay_s: float = DEFAULT_START_DELAY_S  # measured task start-up delay, else the default
+    tick_s: float = 60.0  # the schedule's interval
 
     @property
     def current(self) -> int:
@@ -43,6 +50,11 @@ class Situation:
     @property
     def name(self) -> str:
         return f"group {self.binding.group_id}"
+
+    @property
+    def lead_s(self) -> float:
+        """How far ahead tasks are asked for: one start-up delay plus a tick, at most `max_lead_s`."""
+        return min(self.start_delay_s + self.tick_s, float(self.binding.forecast.max_lead_s))
 
     @property
     def desired_in(self) -> int:
@@ -62,6 +74,7 @@ class Proposal:
     reason: Reason
     recommendation: int  # the highest count this tick asks for; the scale-in window is held against it
     remembered: int  # what the scale-in window records of this tick
+    raw_tasks: float  # the fractional count asked for, before rounding: what the dead band judges
     bound: Reason | None = None  # AT_MAX or AT_MIN when the sizing hit a bound
     notes: tuple[str, ...] = ()
     details: Mapping[str, object] = field(default_factory=dict)
@@ -92,7 +105,7 @@ def sized(s: Situation) -> Proposal:
     remembered = recommendation
     if s.demand.sustained_tasks is not None and s.demand_in.sustained_tasks is not None:
         remembered = min(recommendation, task_count(s.demand_in.sustained_tasks, group, binding)[0])
-    return Proposal(desired, reason, recommendation, remembered, bound, tuple(notes))
+    return Proposal(desired, reason, recommendation, remembered, s.demand.raw_tasks, bound, tuple(notes))
 
 
 def lag_feedback(s: Situation, p: Proposal) -> Proposal:
@@ -164,13 +177,13 @@ def dead_band(s: Situation, p: Proposal) -> Proposal:
         and group.max_time_lag_s is not None
         and group.max_time_lag_s > binding.target_time_lag_s
     )
-    inside = within_tolerance(s.demand.raw_tasks, current, binding.tolerance)
+    inside = within_tolerance(p.raw_tasks, current, binding.tolerance)
     if not inside or p.bound is not None or (late and p.desired > current):
         return p
     return p.hold(
         s,
         Reason.WITHIN_TOLERANCE,
-        f"{s.name}: {s.demand.raw_tasks:.2f} tasks asked for is within {binding.tolerance:.0%} of {current}; "
+        f"{s.name}: {p.raw_tasks:.2f} tasks asked for is within {binding.tolerance:.0%} of {current}; "
         f"no change{p.suffix}.",
     )
 
@@ -261,28 +274,3 @@ def scale_in(s: Situation, p: Proposal) -> Proposal:
         )
     verdict = f"{s.name}: scale in {s.current} -> {floor} tasks: {s.demand.why}; {why}{p.suffix}."
     return replace(p, desired=floor, verdict=verdict)
-
-
-PIPELINE: tuple[Step, ...] = (
-    lag_feedback,
-    partition_notes,
-    right_count,
-    dead_band,
-    scale_out_cooldown,
-    wait_for_starting_tasks,
-    scale_out,
-    scale_in_on_complete_data,
-    scale_in_when_group_stable,
-    scale_in_after_deployment,
-    scale_in,
-)
-
-
-def run_steps(s: Situation, steps: tuple[Step, ...] = PIPELINE) -> Proposal:
-    """Apply the steps in order until one settles the decision."""
-    proposal = sized(s)
-    for step in steps:
-        proposal = step(s, proposal)
-        if proposal.verdict is not None:
-            return proposal
-    raise AssertionError("the last step always settles")  # scale_in settles every path that reaches it

@@ -1,28 +1,76 @@
 """How many tasks a consumer group's ECS service should run.
 
-The lag's demand (`consumer_demand.py`) goes through named steps (`consumer_steps.py`),
-applied in order until one settles the decision:
+The lag's demand (`consumer_demand.py`) goes through named steps (`consumer_steps.py`,
+`forecast_floor.py`), applied in order until one settles the decision:
 
-    sized -> lag_feedback -> partition_notes -> right_count -> dead_band
+    sized -> lag_feedback -> forecast_floor -> partition_notes -> right_count -> dead_band
       scale-out: scale_out_cooldown -> wait_for_starting_tasks -> scale_out
       scale-in:  scale_in_on_complete_data -> scale_in_when_group_stable
-                 -> scale_in_after_deployment -> scale_in
+                 -> scale_in_after_deployment -> settle_after_scale_out -> scale_in
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kafka_autoscaler.config import ConsumerBinding
 from kafka_autoscaler.model import Action, Decision, GroupLag, Reason, ScalerState, ServiceState, Target
 from kafka_autoscaler.policy.consumer_demand import label, size_demand, stuck_partitions, task_throughput
-from kafka_autoscaler.policy.consumer_steps import Situation, run_steps
+from kafka_autoscaler.policy.consumer_steps import (
+    Proposal,
+    Situation,
+    Step,
+    dead_band,
+    lag_feedback,
+    partition_notes,
+    right_count,
+    scale_in,
+    scale_in_after_deployment,
+    scale_in_on_complete_data,
+    scale_in_when_group_stable,
+    scale_out,
+    scale_out_cooldown,
+    sized,
+    wait_for_starting_tasks,
+)
+from kafka_autoscaler.policy.forecast_floor import (
+    consumer_forecast,
+    forecast_floor,
+    settle_after_scale_out,
+    start_delay_s,
+)
+
+PIPELINE: tuple[Step, ...] = (
+    lag_feedback,
+    forecast_floor,
+    partition_notes,
+    right_count,
+    dead_band,
+    scale_out_cooldown,
+    wait_for_starting_tasks,
+    scale_out,
+    scale_in_on_complete_data,
+    scale_in_when_group_stable,
+    scale_in_after_deployment,
+    settle_after_scale_out,
+    scale_in,
+)
 
 
 @dataclass(frozen=True)
 class ConsumerResult:
     decision: Decision
     recommendation: int | None  # recorded for the stabilization window; None: nothing known
+
+
+def run_steps(s: Situation, steps: tuple[Step, ...] = PIPELINE) -> Proposal:
+    """Apply the steps in order until one settles the decision (`scale_in` settles every path left)."""
+    proposal = sized(s)
+    for step in steps:
+        proposal = step(s, proposal)
+        if proposal.verdict is not None:
+            break
+    return proposal
 
 
 def _hold(binding: ConsumerBinding, current: int, reason: Reason, message: str, **details: object) -> Decision:
@@ -59,8 +107,9 @@ def decide_consumers(
     service: ServiceState | None,
     state: ScalerState,
     now: float,
+    tick_s: float = 60.0,
 ) -> ConsumerResult:
-    """One binding's decision for this tick."""
+    """One binding's decision for this tick; `tick_s` is the schedule's interval."""
     name = f"group {binding.group_id}"
     if service is None:
         decision = _hold(binding, 0, Reason.MISSING_DATA, f"{name}: the ECS service could not be read; no change.")
@@ -101,7 +150,10 @@ def decide_consumers(
         # the smaller count can carry; without it a load near a boundary flaps up and down.
         demand_in=size_demand(group, binding, per_task, stuck_labels, headroom=1.0 + binding.tolerance),
         stuck=stuck_labels,
+        start_delay_s=start_delay_s(binding, state),
+        tick_s=tick_s,
     )
+    situation = replace(situation, forecast=consumer_forecast(binding, state, now, situation.lead_s))
     p = run_steps(situation)
     details = {**_details(situation, throughput_source), **p.details}
     action = Action.HOLD

@@ -50,6 +50,7 @@ class SimSettings:
     broker_operation_s: int = 30 * 60  # UpdateBrokerCount: "tens of minutes"
     storage_operation_s: int = 15 * 60
     reassignment_s: int = 10 * 60
+    forecast: bool = True  # our policy's forecast floors (simulate --no-forecast turns them off)
 
     def __post_init__(self) -> None:
         problems: list[str] = []

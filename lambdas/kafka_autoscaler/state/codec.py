@@ -19,6 +19,7 @@ from itertools import accumulate
 from typing import Any, get_args, get_type_hints
 
 from kafka_autoscaler.model import OffsetSample, ScalerState, Workflow
+from kafka_autoscaler.state.rate_codec import decode_rate_history, encode_rate_history
 
 SCHEMA = 1
 OFFSETS_SCHEMA = 1
@@ -42,6 +43,7 @@ def encode_state(state: ScalerState, *, with_offsets: bool = True) -> dict[str, 
         "low_load_since": state.low_load_since,
         "workflows": [dataclasses.asdict(w) | {"broker_ids": list(w.broker_ids)} for w in state.workflows],
         "last_notified": dict(state.last_notified),
+        "rate_history": encode_rate_history(state.rate_history),
     }
     if with_offsets:
         doc["end_offsets"] = _history_to_json(state.end_offsets)
@@ -68,6 +70,7 @@ def decode_state(doc: object) -> ScalerState:
             workflows=tuple(_workflow(w) for w in doc.get("workflows", [])),
             last_notified={str(k): str(v) for k, v in doc.get("last_notified", {}).items()},
             version=int(doc.get("version", 0)),
+            rate_history=decode_rate_history(doc.get("rate_history")),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise StateCodecError(f"state document: {type(error).__name__}: {error}") from error

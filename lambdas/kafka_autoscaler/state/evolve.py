@@ -28,6 +28,7 @@ from kafka_autoscaler.model import (
 from kafka_autoscaler.policy.stabilization import keep_window
 from kafka_autoscaler.ports import LagObservation
 from kafka_autoscaler.report import signature
+from kafka_autoscaler.state.rate_history import record_rates
 
 # Weight of the newest throughput measurement; older ones fade.
 THROUGHPUT_SMOOTHING = 0.3
@@ -140,6 +141,9 @@ def next_state(
     for outcome in told:
         last_notified[outcome.decision.key] = signature(outcome)
 
+    workflows = _workflows(state, cluster, outcomes, now)
+    finished = [w for w in state.workflows if w not in workflows]
+    rate_history = record_rates(state.rate_history, config, lag.groups, services, cluster, finished, outcomes, now)
     return dataclasses.replace(
         state,
         last_action_t=last_action_t,
@@ -148,6 +152,7 @@ def next_state(
         commits=commits,
         task_throughput=_throughputs(state, config.consumers, lag, services, now),
         low_load_since=plan.low_load_since,
-        workflows=_workflows(state, cluster, outcomes, now),
+        workflows=workflows,
         last_notified=last_notified,
+        rate_history=rate_history,
     )
