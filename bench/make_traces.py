@@ -21,14 +21,14 @@ DAY_S = 86400
 
 
 def weekly(rng: np.random.Generator) -> list[tuple[float, float]]:
-    """Every 5 minutes: night 4,000 msg/s, a working-day hump to 40,000 at 14:00, Saturday at half."""
+    """Every 5 minutes: night 2,000 msg/s, a working-day hump to 20,000 at 14:00, Saturday at half."""
     rows = []
     for t in range(0, 6 * DAY_S + 1, 300):
         day, hour = divmod(t, DAY_S)
         hour /= 3600
         hump = math.exp(-(((hour - 14) / 3.5) ** 2))
-        height = 36_000 if day < 5 else 18_000
-        rate = (4_000 + height * hump) * (1 + rng.normal(0, 0.03))
+        height = 18_000 if day < 5 else 9_000
+        rate = (2_000 + height * hump) * (1 + rng.normal(0, 0.03))
         rows.append((float(t), max(rate, 0.0)))
     return rows
 

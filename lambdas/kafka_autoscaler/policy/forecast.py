@@ -323,7 +323,8 @@ def forecast_rate(
     if not np.isfinite(values).any():
         return replace(measured, why="the cycles hold no data for the coming minutes")
     values = np.maximum(np.where(np.isfinite(values), values, 0.0), 0.0)
-    top = int(np.argmax(values))
+    # When the rate gets there: the first minute within 5% of the highest.
+    top = int(np.argmax(values >= 0.95 * values.max()))
     _, spread = seasonal(x, longest, ahead[top : top + 1], np.array([n]))
     back = ahead[top] - longest * np.arange(1, min(cycles, CYCLES_USED) + 1)
     reached = x[back[(back >= 0) & (back < n)]]
@@ -334,7 +335,7 @@ def forecast_rate(
         f"(the present rate: {persistence_error:.0%})",
         start_t=start * MINUTE_S,
         values=tuple(float(v) for v in values),
-        peak=float(values[top]),
+        peak=float(values.max()),
         peak_t=(start + top) * MINUTE_S,
         spread=float(spread[0]) if np.isfinite(spread[0]) else None,
         reached_in_each=float(np.nanmin(reached)) if np.isfinite(reached).any() else None,

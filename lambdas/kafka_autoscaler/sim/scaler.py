@@ -11,6 +11,7 @@ from __future__ import annotations
 from kafka_autoscaler.config import (
     AutoscalerConfig,
     BrokerPolicy,
+    BrokerScaleIn,
     ClusterSettings,
     ConsumerBinding,
     ConsumerMode,
@@ -45,7 +46,13 @@ def scaler_config(world: World, mode: ConsumerMode) -> AutoscalerConfig:
     return AutoscalerConfig(
         cluster=ClusterSettings(arn=CLUSTER_ARN, bootstrap_servers="simulated:9092"),
         consumers=[binding],
-        brokers=BrokerPolicy(forecast=Forecast(enabled=settings.forecast, max_lead_s=7200)),
+        brokers=BrokerPolicy(
+            forecast=Forecast(enabled=settings.forecast, max_lead_s=7200),
+            scale_in=BrokerScaleIn(
+                enabled=settings.broker_scale_in_window_s is not None,
+                window_s=settings.broker_scale_in_window_s or BrokerScaleIn().window_s,
+            ),
+        ),
     )
 
 
