@@ -79,7 +79,7 @@ def test_batches_forecast_ahead_of_the_next_batch() -> None:
     f = at_end(s, lead_s=240.0)
     assert f.trusted, f.why
     assert f.peak is not None and f.peak == pytest.approx(8000.0, rel=0.05)
-    assert f.peak_t == 300 * 60.0
+    assert f.peak_t is not None and 300 * 60.0 <= f.peak_t < 305 * 60.0  # within the batch's minutes
     assert f.error is not None and f.persistence_error is not None and f.error < f.persistence_error
     assert f.reached_in_each is not None and f.reached_in_each > 7000.0
 

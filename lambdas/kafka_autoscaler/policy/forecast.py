@@ -323,8 +323,7 @@ def forecast_rate(
     if not np.isfinite(values).any():
         return replace(measured, why="the cycles hold no data for the coming minutes")
     values = np.maximum(np.where(np.isfinite(values), values, 0.0), 0.0)
-    # When the rate gets there: the first minute within 5% of the highest.
-    top = int(np.argmax(values >= 0.95 * values.max()))
+    top = int(np.argmax(values))
     _, spread = seasonal(x, longest, ahead[top : top + 1], np.array([n]))
     back = ahead[top] - longest * np.arange(1, min(cycles, CYCLES_USED) + 1)
     reached = x[back[(back >= 0) & (back < n)]]
