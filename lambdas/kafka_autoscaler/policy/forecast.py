@@ -91,7 +91,8 @@ class RateForecast:
 
 
 def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
+    """For JSON: None for what is unknown or unbounded."""
+    return None if value is None or not math.isfinite(value) else round(value, 3)
 
 
 def _filled(x: FloatArray) -> FloatArray:
