@@ -313,7 +313,7 @@ def forecast_rate(
         return replace(measured, status="off", why=why)
     if error > (1 - MIN_SKILL) * persistence_error:
         why = (
-            f"a {_span(longest)} rhythm is no better than the present rate {_span(lead_min)} ahead "
+            f"a {_span(longest)} rhythm is no better than the present rate {_duration(lead_min)} ahead "
             f"(error {error:.0%} against {persistence_error:.0%})"
         )
         return replace(measured, status="aperiodic", why=why)
@@ -323,7 +323,7 @@ def forecast_rate(
     values = _model(x, periods, ahead, np.full(len(ahead), n))
     if not np.isfinite(values).any():
         return replace(measured, why="the cycles hold no data for the coming minutes")
-    values = np.maximum(np.where(np.isfinite(values), values, 0.0), 0.0)
+    values = np.maximum(np.where(np.isfinite(values), values, 0.0), 0.0)  # a minute no cycle covers adds no peak
     top = int(np.argmax(values))
     _, spread = seasonal(x, longest, ahead[top : top + 1], np.array([n]))
     back = ahead[top] - longest * np.arange(1, min(cycles, CYCLES_USED) + 1)
