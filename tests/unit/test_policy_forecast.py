@@ -106,11 +106,11 @@ def test_a_broken_rhythm_switches_the_forecast_off() -> None:
     assert "switched off" in f.why and f.peak is None
 
 
-def test_smooth_load_is_not_forecast_where_the_present_rate_does_as_well() -> None:
-    """A daily shape 3 minutes ahead: the present rate is as good; 30 minutes ahead it is not."""
+def test_a_daily_shape_is_forecast_half_an_hour_ahead() -> None:
     s = series(noisy(daily(4 * DAY_MIN), 100.0))
-    assert at_end(s, 180.0).status == "aperiodic"
-    assert at_end(s, 1800.0).trusted
+    f = at_end(s, 1800.0)
+    assert f.trusted and f.error is not None and f.persistence_error is not None
+    assert f.error < 0.8 * f.persistence_error
 
 
 def test_missing_minutes_are_not_zero() -> None:

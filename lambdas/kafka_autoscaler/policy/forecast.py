@@ -216,6 +216,12 @@ def _model(x: FloatArray, periods: tuple[int, ...], at: IntArray, known_before: 
     return total
 
 
+def _highest(rows: FloatArray) -> FloatArray:
+    """Each row's highest known value; NaN where a row knows none."""
+    known = np.isfinite(rows)
+    return np.where(known.any(axis=1), np.where(known, rows, -np.inf).max(axis=1), np.nan)
+
+
 def _relative_error(predicted: FloatArray, actual: FloatArray) -> float | None:
     both = np.isfinite(predicted) & np.isfinite(actual)
     if both.sum() < max(3, len(actual) // 2):
@@ -285,17 +291,22 @@ def forecast_rate(
             cycles,
         )
     lead_min = max(1, math.ceil(lead_s / MINUTE_S))
-    # Measured: what this model would have forecast `lead` minutes ahead over the last cycle
-    # (the newest minute is still filling, so it is left out), against what happened.
+    # Measured as it is used: at each minute of the last cycle, the highest rate forecast for
+    # the next `lead` minutes from what was known then, against the highest that came (the
+    # newest minute is still filling, so it is left out). A batch a minute early or late
+    # within the lead is not a miss; one the forecast did not see coming is.
     window = min(longest, MAX_ERROR_WINDOW_MIN, n - 1 - lead_min)
-    at = np.arange(n - 1 - window, n - 1)
-    known = at - lead_min + 1
-    predicted = _model(x, periods, at, known)
-    persistence = x[np.clip(known - 1, 0, n - 1)]
-    error = _relative_error(predicted, x[at])
-    persistence_error = _relative_error(persistence, x[at])
+    decided = np.arange(n - 1 - lead_min - window, n - 1 - lead_min)
+    minutes = decided[:, None] + np.arange(lead_min + 1)[None, :]
+    known = np.repeat(decided, lead_min + 1)
+    forecast_minutes = _model(x, periods, minutes.ravel(), known).reshape(minutes.shape)
+    predicted = _highest(forecast_minutes)
+    actual = _highest(x[minutes])
+    persistence = x[np.clip(decided - 1, 0, n - 1)]
+    error = _relative_error(predicted, actual)
+    persistence_error = _relative_error(persistence, actual)
     recent = min(window, RECENT_WINDOW_MIN)
-    recent_error = _relative_error(predicted[-recent:], x[at][-recent:])
+    recent_error = _relative_error(predicted[-recent:], actual[-recent:])
     measured = RateForecast(
         "learning",
         "too few recorded minutes to measure the forecast's error",
