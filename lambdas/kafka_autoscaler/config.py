@@ -130,7 +130,7 @@ class Forecast(_Strict):
     min_cycles: int = Field(default=3, ge=2, description="Complete cycles seen before a period is trusted")
     max_lead_s: int = Field(default=600, ge=0, description="Longest a change is started before the load")
     max_error: float = Field(
-        default=0.3, gt=0, description="Forecast error (mean absolute, relative to the mean rate) that switches it off"
+        default=0.5, gt=0, description="Forecast error (mean absolute, relative to the mean rate) that switches it off"
     )
 
 
