@@ -247,6 +247,17 @@ def _group_id(value: str) -> str:
 TopicName = Annotated[str, AfterValidator(_topic_name)]
 
 
+class Forecast(_Strict):
+    """Scaling ahead of periodic load: on once the rhythm is trusted."""
+
+    enabled: bool = True
+    min_cycles: int = Field(default=3, ge=2, description="Complete cycles seen before a period is trusted")
+    max_lead_s: int = Field(default=600, ge=0, description="Longest a change is started before the load")
+    max_error: float = Field(
+        default=0.5, gt=0, description="Forecast error (mean absolute, relative to the mean rate) that switches it off"
+    )
+
+
 class ConsumerBinding(_Strict):
     """One consumer group and the ECS service whose tasks consume for it."""
 
@@ -279,6 +290,7 @@ class ConsumerBinding(_Strict):
     external_change_hold_s: int = Field(
         default=3600, ge=0, description="How long a desired count set by someone else is respected"
     )
+    forecast: Forecast = Forecast()
 
     @property
     def key(self) -> str:
@@ -334,6 +346,7 @@ class BrokerPolicy(_Strict):
     rebalance_max_cpu_pct: float = Field(default=70.0, gt=0, le=100)
     scale_in: BrokerScaleIn = BrokerScaleIn()
     vertical: BrokerVertical = BrokerVertical()
+    forecast: Forecast = Forecast(max_lead_s=7200)
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:

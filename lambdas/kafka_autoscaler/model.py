@@ -192,6 +192,8 @@ class Reason(StrEnum):
     DEPLOYMENT_IN_PROGRESS = "DeploymentInProgress"
     COOLDOWN = "Cooldown"
     TASKS_STARTING = "TasksStarting"
+    FORECAST_FLOOR = "ForecastFloor"
+    SETTLING_AFTER_SCALE_OUT = "SettlingAfterScaleOut"
     # brokers
     CPU_HIGH = "CpuAboveTarget"
     BYTES_IN_HIGH = "BytesInAboveLimit"
@@ -203,6 +205,7 @@ class Reason(StrEnum):
     DRAIN_PENDING = "DrainPending"
     PARTITIONS_UNBALANCED = "PartitionsUnbalanced"
     SCALE_IN_UNSUPPORTED = "ScaleInUnsupported"
+    FORECAST_PEAK = "ForecastPeak"
     # storage
     DISK_ABOVE_TARGET = "DiskAboveTarget"
     DISK_WILL_FILL = "DiskWillFill"
@@ -346,6 +349,37 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class RateSeries:
+    """One metric's history in minute buckets, oldest first, and coarser buckets before them.
+
+    NaN marks a bucket in which nothing was seen: missing is missing, never zero.
+    """
+
+    start_t: float  # start of the minute of values[0]
+    values: tuple[float, ...] = ()  # per-minute means
+    count: int = 0  # samples averaged into the newest minute
+    coarse_start_t: float = 0.0  # start of coarse[0]; the coarse buckets end where values begin
+    coarse: tuple[float, ...] = ()  # means over COARSE_STEP_S before start_t
+    periods_min: tuple[int, ...] = ()  # the rhythm last found in it (policy/forecast.py)
+    periods_t: float | None = None  # when it was last looked for; None: not yet
+
+
+@dataclass(frozen=True)
+class RateHistory:
+    """What the forecaster learns from: rate histories and measured lead times.
+
+    Series keys: "consumer:<group>" (produce rate, msgs/s), "brokers:bytes_in" (bytes/s),
+    "brokers:cpu" (CPU % summed over brokers). Lead times: "consumer:<group>" (task start-up),
+    "brokers" (an UpdateBrokerCount operation).
+    """
+
+    series: dict[str, RateSeries] = field(default_factory=dict)
+    lead_times_s: dict[str, float] = field(default_factory=dict)
+    scaled_out_at: dict[str, float] = field(default_factory=dict)  # the last applied scale-out, per key
+    starting_since: dict[str, float] = field(default_factory=dict)  # a scale-out whose tasks are not all running
+
+
+@dataclass(frozen=True)
 class ScalerState:
     """What `record` keeps between ticks. Immutable; each tick returns a new one."""
 
@@ -364,6 +398,7 @@ class ScalerState:
     known_desired: dict[str, int] = field(default_factory=dict)  # per consumer key: the count set or accepted
     external_changes: dict[str, float] = field(default_factory=dict)  # per consumer key: when seen changed
     unsent: tuple[dict[str, Any], ...] = ()  # messages whose publish failed: subject, text, payload
+    rate_history: RateHistory = field(default_factory=RateHistory)  # what the forecaster reads
 
 
 def partition_key(topic: str, partition: int) -> str:

@@ -71,6 +71,8 @@ def test_plan_reports_a_scale_out_and_changes_nothing(config_file: Path, clients
     out = json.loads(_plan(config_file, clients, world, as_json=True))
     consumer = next(d for d in out["decisions"] if d["key"] == "consumer:orders-processor")
     assert (consumer["action"], consumer["current"], consumer["desired"]) == ("scale_out", 4, 12)
+    # No rate history is stored yet: the forecast is shown, and says so.
+    assert consumer["details"]["forecast"]["status"] == "no_history"
     brokers = next(d for d in out["decisions"] if d["key"] == "brokers")
     assert brokers["reason"] == "MissingData"
     assert any("ServiceUnavailableException" in p for p in out["problems"])

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
 from builders import binding, group, service
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kafka_autoscaler.config import ConsumerMode
-from kafka_autoscaler.model import Action, GroupLag, Reason, ScalerState, ServiceState
+from kafka_autoscaler.config import ConsumerBinding, ConsumerMode
+from kafka_autoscaler.model import Action, GroupLag, RateHistory, RateSeries, Reason, ScalerState, ServiceState
 from kafka_autoscaler.policy.consumers import decide_consumers
+from kafka_autoscaler.policy.forecast import find_periods
 
 NOW = 1_700_000_000.0
 
@@ -213,3 +217,97 @@ def test_missing_data_never_scales_in(current: int, partitions: int, lag: int) -
     for g in (None, group(partitions, produce=None, lag=lag, consume=0.0)):
         d = decide_consumers(b, g, service(current), long_history, NOW).decision
         assert d.action is not Action.SCALE_IN
+
+
+# ---------------------------------------------------------------- the forecast floor
+def rhythm(minutes: int, period: int = 25, width: int = 5, base: float = 480.0, height: float = 1200.0) -> ScalerState:
+    """A produce-rate history ending now: `base` msg/s with `height` for `width` minutes every `period`."""
+    m = np.arange(minutes)
+    values = base + (height - base) * ((m % period) < width)
+    start = math.floor(NOW / 60) * 60 - 60 * (minutes - 1)
+    plain = RateSeries(start, tuple(float(v) for v in values))
+    s = dataclasses.replace(plain, periods_min=find_periods(plain, 3), periods_t=NOW)
+    return ScalerState(rate_history=RateHistory(series={"consumer:orders-processor": s}))
+
+
+BEFORE_BATCH = rhythm(25 * 8 + 23)  # 8 cycles recorded; the next batch starts in 2 minutes
+AFTER_BATCH = rhythm(25 * 8 + 6)  # the batch just ended
+
+
+def without_forecast(**overrides: Any) -> ConsumerBinding:
+    return binding(forecast={"enabled": False}, **overrides)
+
+
+def test_floor_asks_for_the_batch_ahead_of_time() -> None:
+    """480 msg/s needs 6 tasks; the batch coming in 2 minutes (1,200 msg/s) needs 12: asked for now."""
+    d = decide_consumers(binding(), group(produce=40.0), service(6), BEFORE_BATCH, NOW).decision
+    assert (d.action, d.desired, d.reason) == (Action.SCALE_OUT, 12, Reason.FORECAST_FLOOR), d.message
+    assert "ForecastFloor: in each of the last 4 cycles the rate reached 1,200 msg/s" in d.message
+    assert d.details["forecast"]["status"] == "trusted" and d.details["forecast"]["floor_tasks"] == 12
+    plain = decide_consumers(without_forecast(), group(produce=40.0), service(6), BEFORE_BATCH, NOW).decision
+    assert (plain.action, plain.desired) == (Action.HOLD, 6)
+
+
+def test_floor_is_not_remembered_for_the_scale_in_window() -> None:
+    result = decide_consumers(binding(), group(produce=40.0), service(6), BEFORE_BATCH, NOW)
+    assert result.recommendation == 6
+
+
+def test_floor_does_not_hold_a_scale_in_after_the_peak() -> None:
+    """The batch is over; the window agrees on 6: the scale-in goes ahead as without a forecast."""
+    state = dataclasses.replace(
+        AFTER_BATCH, recommendations={"consumer:orders-processor": ((NOW - 400, 6), (NOW - 60, 6))}
+    )
+    with_it = decide_consumers(binding(), group(produce=40.0), service(12), state, NOW).decision
+    plain = decide_consumers(without_forecast(), group(produce=40.0), service(12), state, NOW).decision
+    assert (with_it.action, with_it.desired) == (plain.action, plain.desired) == (Action.SCALE_IN, 6)
+
+
+def test_a_missing_forecast_switches_off_and_says_so() -> None:
+    """The batches moved half a cycle: the forecast missed them and no floor is set."""
+    broken = rhythm(25 * 8 + 12).rate_history.series["consumer:orders-processor"]
+    values = np.r_[np.asarray(broken.values[:-25]), np.roll(np.asarray(broken.values[-25:]), 12)]
+    s = dataclasses.replace(broken, values=tuple(float(v) for v in values))
+    state = ScalerState(rate_history=RateHistory(series={"consumer:orders-processor": s}))
+    d = decide_consumers(binding(), group(produce=40.0), service(6), state, NOW).decision
+    assert d.reason is not Reason.FORECAST_FLOOR
+    assert d.details["forecast"]["status"] == "off"
+    assert "forecast switched off" in d.message
+
+
+def test_no_scale_in_within_a_start_up_delay_of_a_scale_out() -> None:
+    """The scale-in case above, 30 s after a scale-out: each change costs a rebalance; wait."""
+    state = ScalerState(
+        recommendations={"consumer:orders-processor": ((NOW - 400, 6), (NOW - 60, 6))},
+        rate_history=RateHistory(scaled_out_at={"consumer:orders-processor": NOW - 30}),
+    )
+    d = decide_consumers(binding(), group(produce=40.0), service(12), state, NOW).decision
+    assert (d.action, d.reason) == (Action.HOLD, Reason.SETTLING_AFTER_SCALE_OUT), d.message
+    later = dataclasses.replace(state, rate_history=RateHistory(scaled_out_at={"consumer:orders-processor": NOW - 95}))
+    assert decide_consumers(binding(), group(produce=40.0), service(12), later, NOW).decision.action is Action.SCALE_IN
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    produce=st.floats(0, 200),
+    lag=st.integers(0, 20_000),
+    current=st.integers(0, 20),
+    minutes=st.integers(60, 25 * 9),
+    height=st.floats(0, 3000),
+    history=st.lists(st.tuples(st.floats(0, 1000), st.integers(0, 20)), max_size=6),
+)
+def test_the_floor_never_causes_a_scale_in(
+    produce: float, lag: int, current: int, minutes: int, height: float, history: list[tuple[float, int]]
+) -> None:
+    """With the forecast a scale-in happens only where it happens without, and never goes lower."""
+    state = dataclasses.replace(
+        rhythm(minutes, height=height),
+        recommendations={"consumer:orders-processor": tuple(sorted((NOW - age, n) for age, n in history))},
+    )
+    g = group(produce=produce, lag=lag)
+    with_it = decide_consumers(binding(), g, service(current), state, NOW).decision
+    plain = decide_consumers(without_forecast(), g, service(current), state, NOW).decision
+    if with_it.action is Action.SCALE_IN:
+        assert plain.action is Action.SCALE_IN and with_it.desired >= plain.desired
+    if plain.action is not Action.SCALE_IN:
+        assert with_it.action is not Action.SCALE_IN

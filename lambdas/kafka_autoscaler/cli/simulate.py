@@ -40,12 +40,16 @@ def add_world_options(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> SimSettings:
+    defaults = SimSettings()
     return SimSettings(
         partitions=args.partitions,
         task_capacity=args.task_capacity,
         target_time_lag_s=args.target_time_lag,
         seed=args.seed,
         rebalance=RebalanceProtocol(args.rebalance),
+        forecast=not getattr(args, "no_forecast", False),
+        message_bytes=getattr(args, "message_bytes", defaults.message_bytes),
+        broker_scale_in_window_s=getattr(args, "broker_scale_in_window", None),
     )
 
 
@@ -56,6 +60,16 @@ def register(subparsers: Any) -> None:
     add_world_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
     parser.add_argument("--html", metavar="PATH", help="also write an HTML report with the timeline")
+    parser.add_argument("--no-forecast", action="store_true", help="our policy without its forecast floors")
+    parser.add_argument(
+        "--message-bytes", type=int, default=SimSettings().message_bytes, help="size of a message (broker load)"
+    )
+    parser.add_argument(
+        "--broker-scale-in-window",
+        type=int,
+        metavar="S",
+        help="turn our broker scale-in on, after load stays low this long (default: off)",
+    )
     parser.set_defaults(handler=handle)
 
 

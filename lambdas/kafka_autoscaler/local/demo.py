@@ -35,7 +35,15 @@ from kafka_autoscaler.local.consumers import LocalServices
 from kafka_autoscaler.local.plain import DemoView, event_line
 from kafka_autoscaler.local.profiles import get_profile, phase_name_at, ramp_start_s, rate_at
 from kafka_autoscaler.local.report_html import write_report
-from kafka_autoscaler.local.timeline import Event, Milestones, Point, Timeline, milestones, save_timeline
+from kafka_autoscaler.local.timeline import (
+    Event,
+    Milestones,
+    Point,
+    Timeline,
+    forecast_for_now,
+    milestones,
+    save_timeline,
+)
 from kafka_autoscaler.model import Snapshot
 from kafka_autoscaler.observe.kafka_lag import KafkaLagSource
 from kafka_autoscaler.ports import Ports
@@ -221,6 +229,7 @@ def point_from(result: TickResult, t: float, phase: str, planned: float, rate: f
         cluster_state=cluster.state if cluster else "UNKNOWN",
         broker_cpu_pct=sum(cpu) / len(cpu) if cpu else None,
         bytes_in_per_broker=sum(bytes_in) / len(bytes_in) if bytes_in else None,
+        forecast_rate=forecast_for_now(result.plan.decisions if result.plan else (), f"consumer:{GROUP}"),
     )
 
 

@@ -133,6 +133,7 @@ def charts_for(timeline: Timeline) -> tuple[Chart, ...]:
             (
                 Series("planned by the profile", "#999999", _values(p, lambda q: q.planned_rate)),
                 Series("measured from end offsets", "#2ca02c", _values(p, lambda q: q.produce_rate)),
+                Series("forecast (once trusted)", "#9467bd", _values(p, lambda q: q.forecast_rate)),
             ),
         ),
         Chart("Consumer lag", "messages", (Series("total lag", "#ff7f0e", _values(p, lambda q: q.total_lag)),)),

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kafka_autoscaler.model import Decision
+
 
 @dataclass(frozen=True)
 class Point:
@@ -28,6 +30,16 @@ class Point:
     cluster_state: str
     broker_cpu_pct: float | None  # mean over brokers
     bytes_in_per_broker: float | None
+    forecast_rate: float | None = None  # msg/s the trusted forecast expected for this minute; None: no forecast
+
+
+def forecast_for_now(decisions: Sequence[Decision], key: str) -> float | None:
+    """The rate a trusted forecast expected for the present minute, from the decision for `key`."""
+    for decision in decisions:
+        shown = decision.details.get("forecast") if decision.key == key else None
+        if isinstance(shown, dict) and shown.get("status") == "trusted" and shown.get("values"):
+            return float(shown["values"][0])
+    return None
 
 
 @dataclass(frozen=True)

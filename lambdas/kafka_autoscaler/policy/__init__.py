@@ -29,7 +29,14 @@ def decide(snapshot: Snapshot, config: AutoscalerConfig, now: float) -> Plan:
     recommendations: dict[str, int] = {}
     for binding in config.consumers:
         service = snapshot.services.get(binding.group_id)
-        result = decide_consumers(binding, snapshot.groups.get(binding.group_id), service, snapshot.state, now)
+        result = decide_consumers(
+            binding,
+            snapshot.groups.get(binding.group_id),
+            service,
+            snapshot.state,
+            now,
+            tick_s=config.schedule.rate_minutes * 60.0,
+        )
         decisions.append(owned_decision(binding, result.decision, service, snapshot.state, now))
         if result.recommendation is not None:
             recommendations[binding.key] = result.recommendation

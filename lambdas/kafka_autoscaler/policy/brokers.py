@@ -32,6 +32,7 @@ from kafka_autoscaler.model import (
     Target,
     Workflow,
 )
+from kafka_autoscaler.policy.broker_forecast import forecast_peak_demand, peak_ahead
 
 BROKERS_KEY = "brokers"
 REBALANCE_KEY = "rebalance"
@@ -311,6 +312,8 @@ def decide_brokers(
     draining = drain.broker_ids if drain else ()
     decisions: list[Decision] = []
     wanted, reasons = scale_out_demand(cluster, policy, now)
+    if not reasons and (ahead := forecast_peak_demand(cluster, policy, state, now)) is not None:
+        wanted, reasons = ahead[0], [ahead[1:]]
     if reasons:
         desired = min(round_up_to_multiple(wanted, cluster.az_count), policy.max_brokers)
         desired = desired - desired % cluster.az_count
@@ -365,6 +368,10 @@ def decide_brokers(
                     Reason.SCALE_IN_UNSUPPORTED,
                     f"brokers: load has been low, but {unsupported}; no scale-in.",
                 )
+            )
+        elif (peak := peak_ahead(cluster, policy, state, now)) is not None:
+            decisions.append(
+                _decision(Action.HOLD, count, count, Reason.FORECAST_PEAK, f"brokers: load has been low, but {peak}.")
             )
         elif _in_cooldown(state, policy, now):
             decisions.append(

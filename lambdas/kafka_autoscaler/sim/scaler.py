@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from kafka_autoscaler.config import (
     AutoscalerConfig,
+    BrokerPolicy,
+    BrokerScaleIn,
     ClusterSettings,
     ConsumerBinding,
     ConsumerMode,
     EcsService,
+    Forecast,
 )
 from kafka_autoscaler.engine import tick
 from kafka_autoscaler.sim.adapters import simulated_ports
@@ -38,10 +41,18 @@ def scaler_config(world: World, mode: ConsumerMode) -> AutoscalerConfig:
         target_time_lag_s=settings.target_time_lag_s,
         lag_threshold=settings.threshold,
         task_throughput_msgs_per_s=settings.task_capacity,
+        forecast=Forecast(enabled=settings.forecast),
     )
     return AutoscalerConfig(
         cluster=ClusterSettings(arn=CLUSTER_ARN, bootstrap_servers="simulated:9092"),
         consumers=[binding],
+        brokers=BrokerPolicy(
+            forecast=Forecast(enabled=settings.forecast, max_lead_s=7200),
+            scale_in=BrokerScaleIn(
+                enabled=settings.broker_scale_in_window_s is not None,
+                window_s=settings.broker_scale_in_window_s or BrokerScaleIn().window_s,
+            ),
+        ),
     )
 
 

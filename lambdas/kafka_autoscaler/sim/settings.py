@@ -50,6 +50,8 @@ class SimSettings:
     broker_operation_s: int = 30 * 60  # UpdateBrokerCount: "tens of minutes"
     storage_operation_s: int = 15 * 60
     reassignment_s: int = 10 * 60
+    forecast: bool = True  # our policy's forecast floors (simulate --no-forecast turns them off)
+    broker_scale_in_window_s: int | None = None  # our policy's broker scale-in: None leaves it off (the default)
 
     def __post_init__(self) -> None:
         problems: list[str] = []

@@ -19,6 +19,7 @@ from itertools import accumulate
 from typing import Any, get_args, get_type_hints
 
 from kafka_autoscaler.model import Failure, Intent, OffsetSample, ScalerState, Workflow
+from kafka_autoscaler.state.rate_codec import decode_rate_history, encode_rate_history
 
 SCHEMA = 1
 OFFSETS_SCHEMA = 1
@@ -48,6 +49,7 @@ def encode_state(state: ScalerState, *, with_offsets: bool = True) -> dict[str, 
         "known_desired": dict(state.known_desired),
         "external_changes": dict(state.external_changes),
         "unsent": list(state.unsent),
+        "rate_history": encode_rate_history(state.rate_history),
     }
     if with_offsets:
         doc["end_offsets"] = _history_to_json(state.end_offsets)
@@ -82,6 +84,7 @@ def decode_state(doc: object) -> ScalerState:
             known_desired={str(k): int(v) for k, v in doc.get("known_desired", {}).items()},
             external_changes={str(k): float(v) for k, v in doc.get("external_changes", {}).items()},
             unsent=tuple(dict(m) for m in doc.get("unsent", [])),
+            rate_history=decode_rate_history(doc.get("rate_history")),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise StateCodecError(f"state document: {type(error).__name__}: {error}") from error

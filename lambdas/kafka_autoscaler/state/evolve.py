@@ -36,6 +36,7 @@ from kafka_autoscaler.policy.ownership import EXTERNAL_SINCE
 from kafka_autoscaler.policy.stabilization import keep_window
 from kafka_autoscaler.ports import LagObservation
 from kafka_autoscaler.report import signature
+from kafka_autoscaler.state.rate_history import record_rates
 
 # Weight of the newest throughput measurement; older ones fade.
 THROUGHPUT_SMOOTHING = 0.3
@@ -229,6 +230,9 @@ def next_state(
     if not plan.advice_judged:  # unread configuration is missing advice, not advice that went away
         last_notified.update({k: v for k, v in state.last_notified.items() if k.startswith(ADVICE_KEY_PREFIX)})
 
+    workflows = _workflows(state, cluster, outcomes, now)
+    finished = [w for w in state.workflows if w not in workflows]
+    rate_history = record_rates(state.rate_history, config, lag.groups, services, cluster, finished, outcomes, now)
     return dataclasses.replace(
         state,
         last_action_t=last_action_t,
@@ -237,11 +241,12 @@ def next_state(
         commits=commits,
         task_throughput=_throughputs(state, config.consumers, lag, services, now),
         low_load_since=plan.low_load_since,
-        workflows=_workflows(state, cluster, outcomes, now),
+        workflows=workflows,
         last_notified=last_notified,
         broker_type_low_since=plan.broker_type_low_since,
         failures=_failures(state, config, outcomes, now),
         intents=intents,
         known_desired=known_desired,
         external_changes=external_changes,
+        rate_history=rate_history,
     )
