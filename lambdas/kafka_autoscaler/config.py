@@ -479,10 +479,19 @@ class AutoscalerConfig(_Strict):
             if service in services:
                 raise _AtPathError(
                     ("consumers", i, "ecs"),
-                    f"ECS service {service} is scaled by two bindings (also consumers.{services[service]})",
+                    f"the same ECS service ({service}) is scaled by two bindings (also consumers.{services[service]})",
                 )
             groups.setdefault(binding.group_id, i)
             services.setdefault(service, i)
+        where = (self.cluster.region, self.cluster.account)
+        for i, binding in enumerate(self.consumers):
+            location = binding.ecs.arn_location
+            if location is not None and location != where:
+                raise _AtPathError(
+                    ("consumers", i, "ecs"),
+                    f"consumer '{binding.group_id}': the ECS ARN is in {location[0]} / {location[1]}, but the "
+                    f"scaler runs in the MSK cluster's region and account ({where[0]} / {where[1]})",
+                )
         return self
 
     def binding(self, group_id: str) -> ConsumerBinding:
