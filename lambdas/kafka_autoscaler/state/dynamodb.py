@@ -294,7 +294,7 @@ class DynamoStateStore:
             logger.warning("%s history of %s: %s; starting it anew", name, self._pk, error)
             return SampleTable.of({})
         if missing:
-            logger.warning("%s history of %s: %d columns missing (expired or unreadable)", name, self._pk, len(missing))
+            logger.warning("%s history of %s: missing %d columns (expired or unreadable)", name, self._pk, len(missing))
         return table
 
     def _get_blobs(self, keys: Sequence[str]) -> dict[str, bytes]:
