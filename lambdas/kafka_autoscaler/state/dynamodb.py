@@ -84,6 +84,7 @@ CHUNK_BYTES = 180 * 1024
 BATCH_GET_KEYS = 100
 BATCH_GET_ATTEMPTS = 8
 CONDITION_FAILED = "ConditionalCheckFailedException"
+NO_ROWS = ""  # the layout of a history without series: no item is written for it
 
 Item = dict[str, "AttributeValueTypeDef"]
 
@@ -210,7 +211,7 @@ class DynamoStateStore:
             [layout_key(layout, i) for layout, (chunks, _) in layouts.items() for i in range(chunks)]
             + [segment_key(segment, i) for segment, chunks in segments.items() for i in range(chunks)]
         )
-        layout_keys: dict[str, tuple[str | None, ...]] = {}
+        layout_keys: dict[str, tuple[str | None, ...]] = {NO_ROWS: ()}
         for layout, (chunks, _) in layouts.items():
             blob = _joined(blobs, [layout_key(layout, i) for i in range(chunks)])
             try:
@@ -357,7 +358,7 @@ class DynamoStateStore:
             segments[segment] = len(split(blob, self._chunk_bytes))
         named = {s for table_columns in columns.values() for _, s in table_columns.values()}
         segments = {s: n for s, n in segments.items() if s in named}
-        needed = set(current.values()) | {layout for s in named for layout in segment_layouts[s]}
+        needed = (set(current.values()) | {layout for s in named for layout in segment_layouts[s]}) - {NO_ROWS}
 
         for layout in sorted(needed):
             _, written = layouts.get(layout, (0, float("-inf")))
@@ -390,6 +391,8 @@ class DynamoStateStore:
     ) -> str:
         """The id of the table's keys by row, encoded only when they are not the ones last stored."""
         keys = table.keys_by_row
+        if not keys:
+            return NO_ROWS
         if known is not None:
             for layout, stored_keys in known.layout_keys.items():
                 if stored_keys is keys:
