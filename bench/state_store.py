@@ -36,6 +36,7 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -43,6 +44,9 @@ from kafka_autoscaler.lag.history import record_offsets
 from kafka_autoscaler.lag.observation import GroupOffsets, OffsetsRead, build_observation
 from kafka_autoscaler.state.dynamodb import STATE_SK, DynamoStateStore
 from moto import mock_aws
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from moto_tables import create_state_table  # the table as the stack creates it
 
 REGION = "us-east-1"
 TABLE = "kafka-autoscaler-state"
@@ -146,15 +150,7 @@ def rss_mib() -> float:
 def measure(partitions: int, groups: int, ticks: int) -> dict[str, Any]:
     with mock_aws():
         raw = boto3.client("dynamodb", region_name=REGION)
-        raw.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_state_table(raw, TABLE)
         metered = Metered(raw)
         store = DynamoStateStore(metered, TABLE, CLUSTER)
         workload = Workload(partitions, groups)
