@@ -1,6 +1,6 @@
 """How long one consumer-lag read takes, next to Kafka's `kafka-consumer-groups --describe --all-groups`.
 
-Starts a local 3-broker KRaft cluster (replication factor 1), creates the partitions in
+Starts a local KRaft cluster (3 brokers unless `--brokers`) (replication factor 1), creates the partitions in
 batches of 100-partition topics, splits the topics among the groups, gives every partition
 one message and every group a commit at offset 0 on its partitions, then times (a fresh
 cluster per size):
@@ -17,6 +17,7 @@ cluster per size):
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -81,19 +82,31 @@ def _populate(admin: KafkaAdminClient, bootstrap: str, partitions: int, groups: 
     return bindings
 
 
-def _count_requests(admin: KafkaAdminClient) -> Counter[str]:
-    counts: Counter[str] = Counter()
+def _count_requests(admin: KafkaAdminClient) -> Counter[tuple[str, Any]]:
+    """Requests sent by the admin client, by (request type, node id); None: the least-loaded node."""
+    counts: Counter[tuple[str, Any]] = Counter()
     send = admin._manager.send
 
     def counting(request: Any, *args: Any, **kwargs: Any) -> Any:
-        counts[type(request).__name__] += 1
+        node = kwargs.get("node_id", args[0] if args else None)
+        counts[type(request).__name__.removesuffix("Request").rstrip("_v0123456789"), node] += 1
         return send(request, *args, **kwargs)
 
     admin._manager.send = counting
     return counts
 
 
-def measure(cluster: LocalKafkaCluster, partitions: int, groups: int) -> dict[str, Any]:
+def _by_api(counts: Counter[tuple[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per request type: how many were sent and to how many distinct nodes."""
+    apis: dict[str, dict[str, int]] = {}
+    for (api, _node), n in sorted(counts.items(), key=lambda item: (item[0][0], str(item[0][1]))):
+        row = apis.setdefault(api, {"requests": 0, "nodes": 0})
+        row["requests"] += n
+        row["nodes"] += 1
+    return apis
+
+
+def measure(cluster: LocalKafkaCluster, partitions: int, groups: int, with_tools: bool = True) -> dict[str, Any]:
     bootstrap = cluster.bootstrap_servers
     with KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=120_000) as admin:
         setup_s, bindings = _timed(lambda: _populate(admin, bootstrap, partitions, groups))
@@ -103,9 +116,24 @@ def measure(cluster: LocalKafkaCluster, partitions: int, groups: int) -> dict[st
         source = KafkaLagSource(admin)
         cold_s, observed = _timed(lambda: source.read(bindings, ScalerState(), time.time()))
         cold_requests = sum(counts.values())
+        by_api = _by_api(counts)
+        counts.clear()
         warm = [_timed(lambda: source.read(bindings, ScalerState(), time.time()))[0] for _ in range(WARM_READS)]
+        warm_requests = sum(counts.values()) / WARM_READS
     read_rows = sum(g.partition_count for g in observed.groups.values())
     assert not observed.problems and read_rows == partitions, observed.problems
+    result = {
+        "partitions": partitions,
+        "groups": groups,
+        "setup_s": setup_s,
+        "read_cold_s": cold_s,
+        "read_warm_s": statistics.median(warm),
+        "requests_cold": cold_requests,
+        "requests_warm": warm_requests,
+        "requests_by_api": by_api,
+    }
+    if not with_tools:
+        return result
     command = [sys.executable, "-m", "kafka_autoscaler", "lag", "--bootstrap-server", bootstrap, "--interval", "0"]
     cli_s, cli = _timed(lambda: subprocess.run([*command, "--json"], capture_output=True, check=False))
     assert cli.returncode == 0, cli.stderr
@@ -114,13 +142,7 @@ def measure(cluster: LocalKafkaCluster, partitions: int, groups: int) -> dict[st
     )
     tool_rows = sum(1 for line in tool.stdout.splitlines() if line.startswith(f"bench-{partitions}-group-"))
     list_s, _ = _timed(lambda: cluster.run_tool(CONSUMER_GROUP_TOOL, "--bootstrap-server", bootstrap, "--list"))
-    return {
-        "partitions": partitions,
-        "groups": groups,
-        "setup_s": setup_s,
-        "read_cold_s": cold_s,
-        "read_warm_s": statistics.median(warm),
-        "requests_cold": cold_requests,
+    return result | {
         "cli_s": cli_s,
         "tool_all_groups_s": tool_s,
         "tool_rows": tool_rows,
@@ -132,25 +154,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--partitions", type=int, nargs="+", default=[1_000, 10_000])
     parser.add_argument("--groups", type=int, default=10)
+    parser.add_argument("--brokers", type=int, default=3)
+    parser.add_argument("--no-tools", action="store_true", help="time only the scaler's read, not Kafka's tool")
+    parser.add_argument("--json", action="store_true", help="one JSON object per size instead of the table")
     args = parser.parse_args(argv)
     if any(n % PARTITIONS_PER_TOPIC or n < PARTITIONS_PER_TOPIC * args.groups for n in args.partitions):
         parser.error(f"partitions: multiples of {PARTITIONS_PER_TOPIC}, at least {PARTITIONS_PER_TOPIC} per group")
     results = []
     for partitions in args.partitions:  # a fresh cluster per size: --all-groups sees only that size
         with LocalKafkaCluster(heap="768m", start_timeout_s=180) as cluster:
-            cluster.start(brokers=3)
-            results.append(measure(cluster, partitions, args.groups))
+            cluster.start(brokers=args.brokers)
+            results.append(measure(cluster, partitions, args.groups, with_tools=not args.no_tools))
         print(f"measured {partitions} partitions", file=sys.stderr, flush=True)
+    if args.json:
+        for r in results:
+            print(json.dumps(r, sort_keys=True))
+        return 0
     print(
         f"{'partitions':>10} {'groups':>6} {'read cold':>10} {'read warm':>10} {'requests':>8} "
         f"{'lag cmd':>8} {'kafka tool':>10} {'tool rows':>9} {'tool --list':>11}"
     )
     for r in results:
+        tools = (
+            f"{r['cli_s']:>7.2f}s {r['tool_all_groups_s']:>9.2f}s {r['tool_rows']:>9} {r['tool_list_s']:>10.2f}s"
+            if "cli_s" in r
+            else ""
+        )
         print(
             f"{r['partitions']:>10} {r['groups']:>6} {r['read_cold_s']:>9.2f}s {r['read_warm_s']:>9.2f}s "
-            f"{r['requests_cold']:>8} {r['cli_s']:>7.2f}s {r['tool_all_groups_s']:>9.2f}s {r['tool_rows']:>9} "
-            f"{r['tool_list_s']:>10.2f}s"
+            f"{r['requests_cold']:>8} {tools}"
         )
+        apis = ", ".join(f"{api} {v['requests']} to {v['nodes']} nodes" for api, v in r["requests_by_api"].items())
+        print(f"{'':>10} cold read requests: {apis}; warm read: {r['requests_warm']:.0f} requests")
     return 0
 
 

@@ -10,7 +10,7 @@ from constructs import Construct
 
 TTL_ATTRIBUTE: Final = "expires_at"
 # Exactly what the state store adapter (kafka_autoscaler/state/dynamodb.py) calls.
-TABLE_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query")
+TABLE_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem")
 
 
 class StateTable(Construct):

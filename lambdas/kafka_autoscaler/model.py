@@ -6,9 +6,10 @@ Everything here is a frozen value; nothing here talks to AWS or Kafka.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from kafka_autoscaler.advice.facts import ClusterFacts
@@ -297,12 +298,12 @@ class Outcome:
 
 
 # ---------------------------------------------------------------- record: what later ticks need
-@dataclass(frozen=True)
-class OffsetSample:
+class OffsetSample(NamedTuple):
     """An offset (end or committed) of one partition at one time.
 
     End-offset samples are the table time lag is interpolated on; committed-offset
-    samples give consume rates and show stalls.
+    samples give consume rates and show stalls. A named tuple: histories are read as
+    Sequence[OffsetSample] views over arrays (lag/series.py), which make one per read.
     """
 
     t: float
@@ -385,8 +386,9 @@ class ScalerState:
 
     last_action_t: dict[str, float] = field(default_factory=dict)  # cooldowns, per decision key
     recommendations: dict[str, tuple[tuple[float, int], ...]] = field(default_factory=dict)
-    end_offsets: dict[str, tuple[OffsetSample, ...]] = field(default_factory=dict)  # "topic:partition"
-    commits: dict[str, tuple[OffsetSample, ...]] = field(default_factory=dict)  # "group|topic:partition"
+    # Offset histories; after a tick lag/series.py SampleTables (arrays, a column per tick), read as any mapping.
+    end_offsets: Mapping[str, Sequence[OffsetSample]] = field(default_factory=dict)  # "topic:partition"
+    commits: Mapping[str, Sequence[OffsetSample]] = field(default_factory=dict)  # "group|topic:partition"
     task_throughput: dict[str, float] = field(default_factory=dict)  # measured msgs/s per task, per group
     low_load_since: float | None = None  # brokers: when load last went below the scale-in level
     workflows: tuple[Workflow, ...] = ()

@@ -1,4 +1,4 @@
-"""DynamoStateStore against moto: lease, versioned saves, chunked offsets, the decision log."""
+"""DynamoStateStore against moto: lease, versioned saves, offset histories in segments, crashes, the decision log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,16 @@ from typing import Any
 
 import boto3
 import pytest
+from kafka_autoscaler.lag.history import (
+    COMMIT_MAX_AGE_S,
+    COMMIT_MAX_SAMPLES,
+    END_OFFSET_MAX_AGE_S,
+    END_OFFSET_MAX_SAMPLES,
+    SampleTable,
+    append_sample,
+    record_offsets,
+)
+from kafka_autoscaler.lag.observation import GroupOffsets, OffsetsRead, build_observation
 from kafka_autoscaler.model import (
     Action,
     Decision,
@@ -24,7 +34,14 @@ from kafka_autoscaler.model import (
 )
 from kafka_autoscaler.ports import StateConflictError
 from kafka_autoscaler.state.codec import StateCodecError
-from kafka_autoscaler.state.dynamodb import LOG_TTL_S, DynamoStateStore
+from kafka_autoscaler.state.dynamodb import (
+    CHUNK_BYTES,
+    LAYOUT_REFRESH_S,
+    LAYOUT_TTL_S,
+    LOG_TTL_S,
+    SEGMENT_TTL_S,
+    DynamoStateStore,
+)
 from moto import mock_aws
 from moto_tables import create_state_table
 
@@ -32,7 +49,6 @@ REGION = "eu-west-1"
 TABLE = "kafka-autoscaler-state"
 CLUSTER = "arn:aws:kafka:eu-west-1:123456789012:cluster/orders/6f1d2c3b-1a2b-4c5d-9e8f-0a1b2c3d4e5f-2"
 NOW = 1_700_000_000.0
-ITEM_LIMIT = 350 * 1024
 
 
 @pytest.fixture
@@ -147,77 +163,329 @@ def test_an_unreadable_state_document_raises_a_named_error(dynamodb: Any) -> Non
         store(dynamodb).load()
 
 
-# ---------------------------------------------------------------- offsets
-def big_history(partitions: int, samples: int = 48, commits: int = 12) -> ScalerState:
-    rng = random.Random(42)
-    moments = [NOW - 60 * (samples - i) + rng.random() for i in range(samples)]
-    end: dict[str, tuple[OffsetSample, ...]] = {}
-    committed: dict[str, tuple[OffsetSample, ...]] = {}
-    for p in range(partitions):
-        offset, rate = rng.randrange(10**9), rng.uniform(10, 2000)
-        series = []
-        for t in moments:
-            offset += int(rate * 60 * rng.uniform(0.8, 1.2))
-            series.append(OffsetSample(t, offset))
-        end[f"orders:{p}"] = tuple(series)
-        committed[f"orders-processor|orders:{p}"] = tuple(
-            OffsetSample(s.t, s.offset - rng.randrange(5000)) for s in series[-commits:]
+# ---------------------------------------------------------------- offset histories
+class Recorder:
+    """The moto client, recording every call; `crash_after` writes raise CrashError (an invocation cut short)."""
+
+    WRITES = frozenset({"put_item", "delete_item", "update_item", "batch_write_item"})
+
+    def __init__(self, client: Any, crash_after: int | None = None) -> None:
+        self._client = client
+        self.crash_after = crash_after
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+
+        def recorded(**kwargs: Any) -> Any:
+            if name in self.WRITES and self.crash_after is not None and self.writes() >= self.crash_after:
+                raise CrashError(name)
+            self.calls.append((name, kwargs))
+            return call(**kwargs)
+
+        return recorded
+
+    def writes(self) -> int:
+        return sum(1 for name, _ in self.calls if name in self.WRITES)
+
+    def written(self) -> list[dict[str, Any]]:
+        return [kwargs["Item"] for name, kwargs in self.calls if name == "put_item"]
+
+
+class CrashError(Exception):
+    pass
+
+
+class Cluster:
+    """Partitions and groups ticking along: offsets grow, groups commit, partitions come and go."""
+
+    def __init__(self, topics: dict[str, int], groups: dict[str, tuple[str, ...]], seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.topics = dict(topics)
+        self.groups = dict(groups)
+        self.end: dict[tuple[str, int], int] = {}
+        self.committed: dict[tuple[str, str, int], int] = {}
+
+    def tick(self, now: float) -> OffsetsRead:
+        for topic, count in self.topics.items():
+            for p in range(count):
+                self.end[topic, p] = self.end.get((topic, p), self.rng.randrange(10**9)) + self.rng.randrange(50_000)
+        groups = {}
+        for group, topics in self.groups.items():
+            committed = {}
+            for topic in topics:
+                for p in range(self.topics.get(topic, 0)):
+                    lag = self.rng.randrange(100_000)
+                    position = max(self.committed.get((group, topic, p), 0), self.end[topic, p] - lag)
+                    self.committed[group, topic, p] = committed[topic, p] = position
+            groups[group] = GroupOffsets(group, "Stable", 2, frozenset(committed), committed)
+        return OffsetsRead(
+            groups=groups,
+            topics={g: tuple(t for t in ts if t in self.topics) for g, ts in self.groups.items()},
+            partitions={t: tuple(range(n)) for t, n in self.topics.items()},
+            end={tp: o for tp, o in self.end.items() if tp[1] < self.topics.get(tp[0], 0)},
+            start={},
         )
-    return ScalerState(end_offsets=end, commits=committed)
 
 
-def test_ten_thousand_partitions_round_trip_with_every_item_under_350_kb(dynamodb: Any) -> None:
-    state = big_history(10_000)
-    store(dynamodb).save(state, [], NOW)
-
-    chunks = items(dynamodb, "offsets#")
-    assert len(chunks) == 6  # ~2 MB compressed, in chunks of at most 340 KiB
-    assert max(item_size(i) for i in chunks) < ITEM_LIMIT
-    assert {i["generation"]["N"] for i in chunks} == {"1"}
-    loaded = store(dynamodb).load()
-    assert loaded.end_offsets == state.end_offsets
-    assert loaded.commits == state.commits
+def kafka_groups(observed: Any) -> set[str]:
+    return {g.group_id for g in observed.groups.values() if g.source == "kafka"}
 
 
-def test_chunks_no_longer_needed_are_deleted(dynamodb: Any) -> None:
-    writer = store(dynamodb)
-    writer.save(big_history(3000), [], NOW)
-    before = {i["sk"]["S"] for i in items(dynamodb, "offsets#")}
-    small = dataclasses.replace(
-        big_history(10), version=1, end_offsets={**big_history(10).end_offsets, "payments:0": (OffsetSample(NOW, 1),)}
+def ticked(state: ScalerState, fetched: OffsetsRead, now: float) -> ScalerState:
+    """What `record` keeps of one read: the production code path, without a plan."""
+    observed = build_observation(fetched, state, now)
+    end, commits = record_offsets(
+        state.end_offsets, state.commits, observed.end_offsets, observed.commits, kafka_groups(observed), now
     )
-    store(dynamodb).save(small, [], NOW + 60)  # a fresh store: it must find the old chunks itself
-    after = {i["sk"]["S"] for i in items(dynamodb, "offsets#")}
-    assert len(before) > 1
-    assert after == {"offsets#orders#0000", "offsets#payments#0000"}
-    assert store(dynamodb).load().end_offsets == small.end_offsets
+    return dataclasses.replace(state, end_offsets=end, commits=commits)
 
 
-def test_a_topic_with_a_missing_chunk_starts_its_history_anew(dynamodb: Any, caplog: pytest.LogCaptureFixture) -> None:
-    state = dataclasses.replace(big_history(3000), commits={})
-    state = dataclasses.replace(state, end_offsets={**state.end_offsets, "payments:0": (OffsetSample(NOW, 5),)})
-    store(dynamodb).save(state, [], NOW)
-    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": CLUSTER}, "sk": {"S": "offsets#orders#0001"}})
+def run(client: Any, cluster: Cluster, ticks: int, start: float = NOW, state: ScalerState | None = None) -> ScalerState:
+    writer = store(client)
+    state = writer.load() if state is None else state
+    for i in range(ticks):
+        now = start + 60 * i
+        state = ticked(state, cluster.tick(now), now)
+        writer.save(state, [], now)
+        state = writer.load()
+    return state
+
+
+def test_histories_round_trip_warm_and_cold(dynamodb: Any) -> None:
+    cluster = Cluster({"orders": 40, "payments": 8}, {"orders-processor": ("orders",), "audit": ("orders", "payments")})
+    warm = run(dynamodb, cluster, 70)
+    cold = store(dynamodb).load()
+    assert isinstance(cold.end_offsets, SampleTable)
+    assert len(cold.end_offsets.columns) == max(len(s) for s in cold.end_offsets.values()) <= END_OFFSET_MAX_SAMPLES
+    assert cold == warm
+    assert max(len(s) for s in cold.commits.values()) == 12
+
+
+def test_a_warm_load_reads_the_state_item_alone(dynamodb: Any) -> None:
+    cluster = Cluster({"orders": 20}, {"orders-processor": ("orders",)})
+    recorder = Recorder(dynamodb)
+    writer = store(recorder)
+    state = writer.load()
+    for i in range(5):
+        state = ticked(state, cluster.tick(NOW + 60 * i), NOW + 60 * i)
+        writer.save(state, [], NOW + 60 * i)
+        recorder.calls.clear()
+        state = writer.load()
+        assert [name for name, _ in recorder.calls] == ["get_item"]
+    recorder.calls.clear()
+    assert store(recorder).load() == state  # cold: the state item, then one batch for layouts and segments
+    assert [name for name, _ in recorder.calls] == ["get_item", "batch_get_item"]
+
+
+def test_a_tick_writes_its_new_samples_and_the_state_item_never_the_window(dynamodb: Any) -> None:
+    cluster = Cluster({f"t{i}": 100 for i in range(20)}, {f"g{i}": (f"t{i}",) for i in range(20)})
+    state = run(dynamodb, cluster, 50)
+    recorder = Recorder(dynamodb)
+    writer = store(recorder)
+    state = writer.load()
+    recorder.calls.clear()
+    state = ticked(state, cluster.tick(NOW + 3000), NOW + 3000)
+    writer.save(state, [], NOW + 3000)
+    written = recorder.written()
+    assert [i["sk"]["S"].split("#")[0] for i in written] == ["seg", "state"]  # keys unchanged: no layout
+    assert all(name in {"get_item", "batch_get_item", "put_item"} for name, _ in recorder.calls)  # nothing deleted
+    # 2,000 partitions, one end offset and one commit each: about 3 bytes a sample, not the 48 ticks kept.
+    assert item_size(written[0]) < 4 * 4_000
+    assert item_size(written[1]) < 4096
+    assert float(written[0]["expires_at"]["N"]) == NOW + 3000 + SEGMENT_TTL_S
+
+
+def test_large_segments_and_layouts_are_split_into_chunks_and_read_back(dynamodb: Any) -> None:
+    cluster = Cluster({f"t{i}": 1000 for i in range(10)}, {f"g{i}": (f"t{i}",) for i in range(10)})
+    writer = DynamoStateStore(dynamodb, TABLE, CLUSTER, chunk_bytes=8 * 1024)
+    state = writer.load()
+    for i in range(3):
+        state = ticked(state, cluster.tick(NOW + 60 * i), NOW + 60 * i)
+        writer.save(state, [], NOW + 60 * i)
+        state = writer.load()
+    chunked = [i["sk"]["S"] for i in items(dynamodb) if i["sk"]["S"].endswith("#001")]
+    assert any(k.startswith("seg#") for k in chunked) and any(k.startswith("layout#") for k in chunked)
+    assert max(item_size(i) for i in items(dynamodb)) <= 8 * 1024 + 200
+    assert store(dynamodb).load() == state
+
+
+def test_default_chunks_stay_under_half_the_item_limit() -> None:
+    # DynamoDB's item limit is 400 KB, attribute names and values included; keys and attributes add < 1 KB.
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
+    assert CHUNK_BYTES + 1024 <= 200 * 1000
+
+
+def test_a_crash_between_any_two_writes_loses_at_most_that_tick() -> None:
+    """Every write of a tick that adds partitions (a new layout) and a decision, each cut short in turn."""
+
+    def tick(writer: DynamoStateStore, cluster: Cluster, state: ScalerState, now: float) -> ScalerState:
+        state = ticked(state, cluster.tick(now), now)
+        writer.save(state, [outcome(Action.SCALE_OUT)], now)
+        return state
+
+    def setup(client: Any) -> tuple[Cluster, ScalerState, ScalerState]:
+        cluster = Cluster({"orders": 30}, {"orders-processor": ("orders",)})
+        writer = DynamoStateStore(client, TABLE, CLUSTER, chunk_bytes=256)  # many chunks: many writes
+        state = writer.load()
+        for i in range(3):
+            state = tick(writer, cluster, state, NOW + 60 * i)
+            state = writer.load()
+        cluster.topics["payments"] = 20
+        cluster.groups["payments-processor"] = ("payments",)
+        return cluster, state, writer.load()
+
+    with mock_aws():
+        counting = Recorder(boto3.client("dynamodb", region_name=REGION))
+        create_state_table(counting, TABLE)
+        cluster, state, _ = setup(counting)
+        before = counting.writes()
+        tick(DynamoStateStore(counting, TABLE, CLUSTER, chunk_bytes=256), cluster, state, NOW + 180)
+        writes = counting.writes() - before
+        order = [i["sk"]["S"].split("#")[0] for i in counting.written()[-writes:]]
+        put_state = order.index("state")
+    assert order[0] == "layout" and order.count("seg") > 1 and order[-1] == "log"  # layouts, segment chunks, state, log
+
+    for crash_at in range(writes):
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name=REGION)
+            create_state_table(client, TABLE)
+            cluster, state, loaded_before = setup(client)
+            crashing = Recorder(client)
+            writer = DynamoStateStore(crashing, TABLE, CLUSTER, chunk_bytes=256)
+            assert writer.load() == loaded_before
+            crashing.crash_after = crash_at
+            with pytest.raises(CrashError):
+                tick(writer, cluster, state, NOW + 180)
+            after = store(client).load()
+            if crash_at <= put_state:
+                assert after == loaded_before, crash_at  # the tick being written is lost, nothing else
+            else:
+                assert after.version == loaded_before.version + 1, crash_at  # saved; only its log entry is lost
+                assert set(after.end_offsets) == {*loaded_before.end_offsets, *(f"payments:{p}" for p in range(20))}
+            assert writer.load() == after  # the store that crashed does not trust what it had in memory
+            crashing.crash_after = None
+            following = ticked(after, cluster.tick(NOW + 240), NOW + 240)
+            writer.save(following, [], NOW + 240)
+            assert store(client).load() == writer.load() == dataclasses.replace(following, version=after.version + 1)
+
+
+def test_a_stale_writer_never_overwrites_what_the_winner_wrote(dynamodb: Any) -> None:
+    cluster = Cluster({"orders": 10}, {"orders-processor": ("orders",)})
+    run(dynamodb, cluster, 3)
+    first, second = store(dynamodb), store(dynamodb)
+    a, b = first.load(), second.load()
+    fetched = cluster.tick(NOW + 180)
+    winner = ticked(a, fetched, NOW + 180)
+    first.save(winner, [], NOW + 180)
+    with pytest.raises(StateConflictError):
+        second.save(ticked(b, fetched, NOW + 180), [], NOW + 180)  # same version, same moment: its own segment
+    assert store(dynamodb).load() == dataclasses.replace(winner, version=4)
+
+
+def test_an_expired_segment_drops_its_samples_only(dynamodb: Any, caplog: pytest.LogCaptureFixture) -> None:
+    cluster = Cluster({"orders": 10}, {"orders-processor": ("orders",)})
+    full = run(dynamodb, cluster, 5)
+    oldest = items(dynamodb, "seg#")[0]["sk"]["S"]
+    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": CLUSTER}, "sk": {"S": oldest}})  # as TTL would
     with caplog.at_level(logging.WARNING):
         loaded = store(dynamodb).load()
-    assert loaded.end_offsets == {"payments:0": (OffsetSample(NOW, 5),)}
-    assert "topic orders is incomplete" in caplog.text
+    assert caplog.text.count(": missing 1 columns") == 2  # the tick's end offsets and its commits
+    assert {k: v[1:] for k, v in full.end_offsets.items()} == dict(loaded.end_offsets)
+    assert loaded.task_throughput == full.task_throughput and loaded.version == full.version
 
 
-def test_an_unreadable_offsets_blob_starts_that_topic_anew(dynamodb: Any, caplog: pytest.LogCaptureFixture) -> None:
-    store(dynamodb).save(full_state(), [], NOW)
+def test_an_unreadable_segment_drops_its_samples(dynamodb: Any, caplog: pytest.LogCaptureFixture) -> None:
+    cluster = Cluster({"orders": 10}, {"orders-processor": ("orders",)})
+    full = run(dynamodb, cluster, 3)
+    newest = items(dynamodb, "seg#")[-1]["sk"]["S"]
     dynamodb.update_item(
         TableName=TABLE,
-        Key={"pk": {"S": CLUSTER}, "sk": {"S": "offsets#orders#0000"}},
+        Key={"pk": {"S": CLUSTER}, "sk": {"S": newest}},
         UpdateExpression="SET #d = :garbage",
         ExpressionAttributeNames={"#d": "data"},
         ExpressionAttributeValues={":garbage": {"B": b"not zlib"}},
     )
     with caplog.at_level(logging.WARNING):
         loaded = store(dynamodb).load()
-    assert loaded.end_offsets == {"payments:3": (OffsetSample(NOW, 7),)} and loaded.commits == {}
-    assert loaded.task_throughput == full_state().task_throughput
-    assert "topic orders is unreadable" in caplog.text
+    assert f"segment {newest.split('#')[1]}" in caplog.text and "unreadable" in caplog.text
+    assert {k: v[:-1] for k, v in full.end_offsets.items()} == dict(loaded.end_offsets)
+
+
+def test_layouts_are_written_again_before_they_expire(dynamodb: Any) -> None:
+    cluster = Cluster({"orders": 10}, {"orders-processor": ("orders",)})
+    run(dynamodb, cluster, 1)
+    first = {i["sk"]["S"]: int(i["expires_at"]["N"]) for i in items(dynamodb, "layout#")}
+    assert set(first.values()) == {int(NOW + LAYOUT_TTL_S)}
+    state = run(dynamodb, cluster, 2, start=NOW + LAYOUT_REFRESH_S)
+    again = {i["sk"]["S"]: int(i["expires_at"]["N"]) for i in items(dynamodb, "layout#")}
+    assert again.keys() == first.keys() and set(again.values()) == {int(NOW + LAYOUT_REFRESH_S + LAYOUT_TTL_S)}
+    assert store(dynamodb).load() == state
+
+
+def test_series_of_vanished_partitions_and_groups_are_pruned_from_the_store(dynamodb: Any) -> None:
+    cluster = Cluster({"orders": 10, "payments": 4}, {"orders-processor": ("orders",), "payer": ("payments",)})
+    run(dynamodb, cluster, 3)
+    cluster.topics["orders"] = 6  # orders recreated with fewer partitions
+    del cluster.groups["payer"]  # payer unbound: its commits age out after an hour, payments' ends after 6 h
+    state = run(dynamodb, cluster, 2, start=NOW + 180)
+    assert set(state.end_offsets) == {f"orders:{p}" for p in range(6)} | {f"payments:{p}" for p in range(4)}
+    assert {k.split("|")[0] for k in state.commits} == {"orders-processor", "payer"}
+    state = run(dynamodb, cluster, 1, start=NOW + 180 + COMMIT_MAX_AGE_S)
+    assert {k.split("|")[0] for k in state.commits} == {"orders-processor"}
+    state = run(dynamodb, cluster, 1, start=NOW + 180 + END_OFFSET_MAX_AGE_S)
+    assert set(state.end_offsets) == {f"orders:{p}" for p in range(6)}
+    assert store(dynamodb).load() == state
+
+
+def test_time_lag_from_the_new_store_equals_the_old_store_on_the_same_samples(dynamodb: Any) -> None:
+    """The old store kept per series `append_sample`'s tuples, exactly (its codec round-tripped them).
+
+    Here every tick is saved and loaded cold through the new store, and the policy's view of lag
+    (time lag, rates, stalls per partition) is compared with the one from the old per-series
+    histories, on reads with gaps: a group unreadable for some ticks, a clock step back, a topic
+    recreated (offsets start again lower), partitions added.
+    """
+    cluster = Cluster({"orders": 12, "payments": 5}, {"orders-processor": ("orders",), "payer": ("payments", "orders")})
+    old = ScalerState()
+    new = store(dynamodb).load()
+    rng = random.Random(11)
+    now = NOW
+    for i in range(150):
+        now += rng.choice([60.0, 60.0, 60.0, 30.0, 240.0, -20.0])
+        if i == 40:
+            cluster.topics["orders"] = 16
+        if i == 90:
+            cluster.end.update({("payments", p): rng.randrange(1000) for p in range(5)})
+            cluster.committed.update({("payer", "payments", p): 0 for p in range(5)})
+        fetched = cluster.tick(now)
+        if i % 7 == 3:  # payer could not be read this tick
+            fetched = dataclasses.replace(fetched, groups={g: o for g, o in fetched.groups.items() if g != "payer"})
+        seen_old = build_observation(fetched, old, now)
+        seen_new = build_observation(fetched, new, now)
+        assert seen_new == seen_old, i
+        old = dataclasses.replace(
+            old,
+            end_offsets={
+                **old.end_offsets,
+                **{
+                    k: append_sample(old.end_offsets.get(k, ()), s, now, END_OFFSET_MAX_AGE_S, END_OFFSET_MAX_SAMPLES)
+                    for k, s in seen_old.end_offsets.items()
+                },
+            },
+            commits={
+                **old.commits,
+                **{
+                    k: append_sample(old.commits.get(k, ()), s, now, COMMIT_MAX_AGE_S, COMMIT_MAX_SAMPLES)
+                    for k, s in seen_old.commits.items()
+                },
+            },
+        )
+        new = ticked(new, fetched, now)
+        store(dynamodb).save(new, [], now)
+        new = store(dynamodb).load()
+    lags = [p.time_lag_s for g in seen_new.groups.values() for p in g.partitions]
+    assert len(lags) > 30 and all(t is not None and t > 0 for t in lags)
 
 
 # ---------------------------------------------------------------- decision log

@@ -34,7 +34,7 @@ NETWORK = {
     ),
     "DescribeNetwork": (["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], ["*"]),
 }
-TABLE_ACTIONS = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+TABLE_ACTIONS = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]
 # Where AWS offers no narrower resource than "*".
 STAR_ALLOWED = {"ReadMetrics", "DescribeNetwork", "ScramSecretKey", "ReadScalableTargets", "SteerScalableTargets"}
 

@@ -7,13 +7,7 @@ from collections.abc import Sequence
 
 from kafka_autoscaler.advice.decide import ADVICE_KEY_PREFIX
 from kafka_autoscaler.config import AutoscalerConfig, ConsumerBinding
-from kafka_autoscaler.lag.history import (
-    COMMIT_MAX_AGE_S,
-    COMMIT_MAX_SAMPLES,
-    END_OFFSET_MAX_AGE_S,
-    END_OFFSET_MAX_SAMPLES,
-    append_sample,
-)
+from kafka_autoscaler.lag.history import record_offsets
 from kafka_autoscaler.model import (
     Action,
     ClusterState,
@@ -189,14 +183,11 @@ def next_state(
     told: Sequence[Outcome],
     now: float,
 ) -> ScalerState:
-    end_offsets = dict(state.end_offsets)
-    for key, sample in lag.end_offsets.items():
-        end_offsets[key] = append_sample(
-            end_offsets.get(key, ()), sample, now, END_OFFSET_MAX_AGE_S, END_OFFSET_MAX_SAMPLES
-        )
-    commits = dict(state.commits)
-    for key, commit in lag.commits.items():
-        commits[key] = append_sample(commits.get(key, ()), commit, now, COMMIT_MAX_AGE_S, COMMIT_MAX_SAMPLES)
+    # Groups read per partition from Kafka: a commit series of theirs without a sample now is gone.
+    read_groups = {g.group_id for g in lag.groups.values() if g.source == "kafka"}
+    end_offsets, commits = record_offsets(
+        state.end_offsets, state.commits, lag.end_offsets, lag.commits, read_groups, now
+    )
 
     recommendations = dict(state.recommendations)
     for binding in config.consumers:
