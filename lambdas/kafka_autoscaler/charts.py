@@ -17,8 +17,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False})
 
@@ -91,17 +91,21 @@ class _Tips:
 def _svg(figure: Figure, tips: _Tips) -> str:
     """The figure as an inline <svg> element, each tooltip's group given its <title>."""
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(figure)
     text = buffer.getvalue()
-    text = text[text.index("<svg") :]
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
     for gid, tip in tips.by_gid.items():
-        text = re.sub(f'(<g id="{gid}"[^>]*>)', lambda m, t=tip: f"{m.group(1)}<title>{html.escape(t)}</title>", text)
+        opening = re.search(f'<g id="{gid}"[^>]*>', text)
+        if opening is not None:
+            text = f"{text[: opening.end()]}<title>{html.escape(tip)}</title>{text[opening.end() :]}"
     return text
 
 
-def timeline_svg(panels: Sequence[Panel], x_label: str, markers: Sequence[Marker] = ()) -> str:
-    """Panels stacked over one shared x axis."""
+def timeline_svg(
+    panels: Sequence[Panel], x_label: str, markers: Sequence[Marker] = (), x_max: float | None = None
+) -> str:
+    """Panels stacked over one shared x axis (from 0 to `x_max` when given)."""
     figure, axes = plt.subplots(
         len(panels), 1, sharex=True, figsize=(WIDTH_IN, PANEL_HEIGHT_IN * len(panels)), squeeze=False
     )
@@ -110,7 +114,14 @@ def timeline_svg(panels: Sequence[Panel], x_label: str, markers: Sequence[Marker
         for line in panel.lines:
             xs = [x for x, _ in line.points]
             ys = [float("nan") if y is None else y for _, y in line.points]
-            axis.plot(xs, ys, color=line.colour, linewidth=line.width, label=line.label, drawstyle="steps-post" if line.step else "default")
+            axis.plot(
+                xs,
+                ys,
+                color=line.colour,
+                linewidth=line.width,
+                label=line.label,
+                drawstyle="steps-post" if line.step else "default",
+            )
         if panel.reference is not None:
             label, level = panel.reference
             axis.axhline(level, color="#222", linestyle="--", linewidth=1)
@@ -119,22 +130,27 @@ def timeline_svg(panels: Sequence[Panel], x_label: str, markers: Sequence[Marker
             axis.axvline(marker.x, color=marker.colour, alpha=0.45, linewidth=1.5, gid=tips.add(marker.tip))
         if panel.log_y:
             axis.set_yscale("symlog", linthresh=1.0)
-        else:
-            axis.set_ylim(bottom=0)
+        axis.set_ylim(bottom=0)
         axis.set_title(f"{panel.title} ({panel.unit})", loc="left", fontsize=10, fontweight="bold")
         axis.grid(axis="y", color="#e5e5e5")
         if len(panel.lines) > 1:
-            axis.legend(loc="upper left", fontsize=8, frameon=False, ncol=min(len(panel.lines), 6))
+            axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     axes[-1, 0].set_xlabel(x_label)
+    if x_max is not None:
+        axes[-1, 0].set_xlim(0, x_max)
     figure.tight_layout()
     return _svg(figure, tips)
 
 
 def tradeoff_svg(
-    title: str, series: Sequence[Series], bound: float | None, x_label: str = "task-hours", y_label: str = "late messages"
+    title: str,
+    series: Sequence[Series],
+    bound: float | None,
+    x_label: str = "task-hours",
+    y_label: str = "late messages",
 ) -> str:
     """Late fraction (y, as %) against task-hours (x); the lower bound a vertical line."""
-    figure, axis = plt.subplots(figsize=(WIDTH_IN * 0.62, 3.6))
+    figure, axis = plt.subplots(figsize=(WIDTH_IN * 0.75, 4.2))
     tips = _Tips()
     for one in series:
         xs = [p.x for p in one.points]
@@ -142,20 +158,32 @@ def tradeoff_svg(
         if one.joined and len(one.points) > 1:
             axis.plot(xs, ys, color=one.colour, linewidth=1, alpha=0.6)
         for point, y in zip(one.points, ys, strict=True):
-            axis.scatter([point.x], [y], color=point.colour, marker=one.marker, s=one.size, zorder=3, gid=tips.add(point.tip))
+            axis.scatter(
+                [point.x], [y], color=point.colour, marker=one.marker, s=one.size, zorder=3, gid=tips.add(point.tip)
+            )
             if point.label:
-                axis.annotate(point.label, (point.x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="#555")
+                axis.annotate(
+                    point.label, (point.x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="#555"
+                )
         axis.scatter([], [], color=one.colour, marker=one.marker, s=one.size, label=one.label)
     if bound is not None:
         axis.axvline(bound, color="#222", linestyle="--", linewidth=1)
-        axis.annotate("lower bound", (bound, 1.0), xycoords=("data", "axes fraction"), rotation=90, ha="right", va="top", fontsize=8)
+        axis.annotate(
+            "lower bound",
+            (bound, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            ha="right",
+            va="top",
+            fontsize=8,
+        )
     axis.set_yscale("symlog", linthresh=0.1)
     axis.set_xlim(left=0)
-    axis.set_ylim(bottom=0)
+    axis.set_ylim(0, 100)
     axis.set_xlabel(x_label)
     axis.set_ylabel(f"{y_label} (%)")
     axis.set_title(title, loc="left", fontsize=10, fontweight="bold")
     axis.grid(color="#eeeeee")
-    axis.legend(loc="upper right", fontsize=8, frameon=False)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     figure.tight_layout()
     return _svg(figure, tips)

@@ -84,7 +84,9 @@ def handle(args: argparse.Namespace) -> int:
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("runs", total=len(specs))
         results = run_all(specs, args.jobs, on_done=lambda _: progress.advance(task))
-    print(f"{len(results)} runs in {progress.tasks[0].elapsed or 0.0:.0f} s on {args.jobs} process(es)", file=sys.stderr)
+    print(
+        f"{len(results)} runs in {progress.tasks[0].elapsed or 0.0:.0f} s on {args.jobs} process(es)", file=sys.stderr
+    )
     if args.html:
         write_report(args.html, results)
     print_results(results, args.json)

@@ -294,9 +294,8 @@ def goal_lines(results: Sequence[RunResult]) -> list[str]:
         ratio = row["task_hours_ratio"]
         if ratio:
             cheapest = ", ".join(dict.fromkeys(c for c in row["cheapest_no_later"] if c))
-            parts.append(
-                f"task-h / cheapest no later ({cheapest}) {ratio['median']:.2f} ({ratio['low']:.2f}-{ratio['high']:.2f});"
-            )
+            spread_text = f"{ratio['median']:.2f} ({ratio['low']:.2f}-{ratio['high']:.2f})"
+            parts.append(f"task-h / cheapest no later ({cheapest}) {spread_text};")
         else:
             parts.append("no baseline setting is as early;")
         bound = row["bound_ratio"]

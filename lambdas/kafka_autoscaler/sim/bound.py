@@ -10,7 +10,7 @@ run can go below the figure without late messages:
 
 Within those, a schedule consumes x_t messages in second t with cumulative X_t:
 X_t <= produced by t (nothing is consumed before it exists) and X_t >= produced by
-t - target (nothing waits longer than the target). Second t costs max(min_tasks, x_t / c)
+t - target - 1 (nothing waits longer than the target; a second of slack). Second t costs max(min_tasks, x_t / c)
 task-seconds (fractional tasks, a further relaxation). The cheapest schedule consumes
 for free with the `min_tasks` floor as early as it can and pays for more only when a
 deadline forces it, as late as it can: paying early never frees later capacity, and the
@@ -32,8 +32,9 @@ def lower_bound_task_seconds(
     """Task-seconds of the cheapest schedule with no late message, over seconds 1..end.
 
     `cumulative[t]` is the number of messages produced by the end of second t. Messages of
-    second s may be consumed up to second s + floor(target); the deadline curve is lowered by
-    `partitions` messages to allow for the whole-message rounding of per-partition counts.
+    second s are late after second s + floor(target); both relaxations favour the policy: the
+    deadline is taken a second later than that, and lowered by `partitions` messages for the
+    whole-message rounding of per-partition counts.
     """
     duration = len(cumulative) - 1
     wait = math.floor(target_s) + 1

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kafka_autoscaler.charts import Line, Panel, Point, Series, timeline_svg, tradeoff_svg
-from kafka_autoscaler.sim.bench import COLUMNS, OURS, default_threshold, goal_lines, setting_name, summarize
+from kafka_autoscaler.sim.bench import COLUMNS, OURS, default_threshold, goal_lines, summarize
 from kafka_autoscaler.sim.model import MinuteSample
 from kafka_autoscaler.sim.runner import THRESHOLD_POLICIES, RunResult
 
@@ -36,7 +36,7 @@ def _table(results: Sequence[RunResult], trace: str, seeds: int) -> str:
     summary = summarize([r for r in results if r.trace == trace])
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in COLUMNS)
     rows = []
-    for (_, name), values in sorted(summary.items(), key=lambda item: item[0][1]):
+    for (_, name), values in sorted(summary.items(), key=lambda item: (item[0][1] != OURS, item[0][1])):
         cells = "".join(f"<td>{fmt.format(values[key].median)}</td>" for key, _, fmt in COLUMNS)
         rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
     note = f" (median of {seeds} seeds)" if seeds > 1 else ""
@@ -54,13 +54,14 @@ def tradeoff(results: Sequence[RunResult], trace: str) -> str:
         )
         if not rows:
             continue
+        ends = {rows[0][0], rows[-1][0]} if len(rows) > 1 else set()  # the sweep's ends are labelled
         points = [
             Point(
                 values["task_hours"].median,
                 values["late_fraction"].median,
                 COLOURS[policy],
                 f"{name}: {values['late_fraction'].median:.2%} late, {values['task_hours'].median:.1f} task-h",
-                name.split("@")[1] if "@" in name else "",
+                name.split("@")[1] if name in ends else "",
             )
             for name, values in rows
         ]
@@ -85,16 +86,26 @@ def timeline(runs: Sequence[RunResult]) -> str:
     def lines(pick: Callable[[MinuteSample], float]) -> list[Line]:
         drawn = sorted(runs, key=lambda r: r.policy == OURS)  # ours drawn last, on top
         return [
-            Line(r.policy, COLOURS.get(r.policy, "#000"), [(m.t / 3600, pick(m)) for m in r.timeline],
-                 step=True, width=2.2 if r.policy == OURS else 1.2)
+            Line(
+                r.policy,
+                COLOURS.get(r.policy, "#000"),
+                [(m.t / 3600, pick(m)) for m in r.timeline],
+                step=True,
+                width=2.2 if r.policy == OURS else 1.2,
+            )
             for r in drawn
         ]
 
     rate = [Line("produce rate", "#444", [(m.t / 3600, m.rate) for m in runs[0].timeline])]
     panels = [
         Panel("produce rate", "msgs/s", rate),
-        Panel("highest partition time lag in the minute", "s, log scale", lines(lambda m: m.max_time_lag_s),
-              reference=(f"target {target:g} s", target), log_y=True),
+        Panel(
+            "highest partition time lag in the minute",
+            "s, log scale",
+            lines(lambda m: m.max_time_lag_s),
+            reference=(f"target {target:g} s", target),
+            log_y=True,
+        ),
         Panel("tasks (running + starting)", "tasks", lines(lambda m: float(m.tasks))),
     ]
     return timeline_svg(panels, "hours")
@@ -103,7 +114,7 @@ def timeline(runs: Sequence[RunResult]) -> str:
 def render_report(results: Sequence[RunResult], title: str = "kafka-autoscaler benchmark") -> str:
     """The whole report as one HTML string."""
     if not results:
-        return f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title></head><body></body></html>\n"
+        raise ValueError("a report needs at least one run")
     settings = results[0].settings
     seeds = sorted({r.settings.seed for r in results})
     described = (
@@ -116,8 +127,10 @@ def render_report(results: Sequence[RunResult], title: str = "kafka-autoscaler b
     for trace in dict.fromkeys(r.trace for r in results):
         runs = [r for r in results if r.trace == trace]
         first = [
-            r for r in runs
-            if r.settings.seed == seeds[0] and (r.policy not in THRESHOLD_POLICIES or r.settings.threshold == default_threshold(r))
+            r
+            for r in runs
+            if r.settings.seed == seeds[0]
+            and (r.policy not in THRESHOLD_POLICIES or r.settings.threshold == default_threshold(r))
         ]
         sections.append(
             f"<h2>{html.escape(trace)}</h2>\n{_table(results, trace, len(seeds))}\n{tradeoff(results, trace)}\n"

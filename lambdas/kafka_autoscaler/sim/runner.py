@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka_autoscaler.config import ConsumerMode
-from kafka_autoscaler.sim.baselines.keda import KedaHpa
 from kafka_autoscaler.sim.baselines.clairvoyant import Clairvoyant
+from kafka_autoscaler.sim.baselines.keda import KedaHpa
 from kafka_autoscaler.sim.baselines.static import Static
 from kafka_autoscaler.sim.baselines.target_tracking import TargetTracking
 from kafka_autoscaler.sim.controller import Controller

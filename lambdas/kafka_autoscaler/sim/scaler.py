@@ -61,7 +61,11 @@ class OurScaler(Controller):
         if now % 60 == ALARM_EVALUATION_OFFSET_S:
             points = self.world.max_time_lag.visible(now, LAG_ALARM_PERIODS + 2)
             state = evaluate_alarm(
-                points, LAG_ALARM_PERIODS, LAG_ALARM_PERIODS, above=self.target, treat_missing=TreatMissing.NOT_BREACHING
+                points,
+                LAG_ALARM_PERIODS,
+                LAG_ALARM_PERIODS,
+                above=self.target,
+                treat_missing=TreatMissing.NOT_BREACHING,
             )
             was_on = self.alarm_on
             self.alarm_on = state is AlarmState.ALARM

@@ -81,10 +81,10 @@ class TargetTracking(Controller):
         if now % 60 != EVALUATION_OFFSET_S:
             return
         span = LOW_DATAPOINTS + EXTRA_RANGE
-        metric = lag_per_task(
-            self.world.sum_offset_lag.visible(now, span), self.world.running_tasks.visible(now, span)
+        metric = lag_per_task(self.world.sum_offset_lag.visible(now, span), self.world.running_tasks.visible(now, span))
+        high = evaluate_alarm(
+            metric[-(HIGH_DATAPOINTS + EXTRA_RANGE) :], HIGH_DATAPOINTS, HIGH_DATAPOINTS, above=self.target
         )
-        high = evaluate_alarm(metric[-(HIGH_DATAPOINTS + EXTRA_RANGE) :], HIGH_DATAPOINTS, HIGH_DATAPOINTS, above=self.target)
         if high is AlarmState.ALARM:
             self._scale_out(now, metric)
             return
