@@ -178,11 +178,10 @@ class World:
         self.consumed = before + taken
         self.backlog = available - taken
         self._count_lateness(t, before, taken)
-        lagging = self.backlog > 0
         lag_s = 0.0
-        if lagging.any():
-            oldest = float(np.min((self.consumed[lagging] + 1.0) * self._inverse_shares[lagging]))
-            lag_s = max(0.0, float(t - np.searchsorted(self.cumulative, oldest)))
+        if self.backlog.any():
+            oldest = float(np.where(self.backlog > 0, (self.consumed + 1.0) * self._inverse_shares, np.inf).min())
+            lag_s = max(0.0, float(t - self.cumulative.searchsorted(oldest)))
         self.time_lag[t] = lag_s
         self._minute_lag_max = max(self._minute_lag_max, lag_s)
         if t % NOISE_BLOCK_S == NOISE_BLOCK_S - 1:
@@ -199,33 +198,37 @@ class World:
         """Messages processed this second more than the target (and twice it) after they were produced.
 
         Offset o was produced by second s when o < produced_by(s); processed at t it is late when
-        t - s > target, that is when o < produced_by(t - floor(target) - 1).
+        t - s > target, that is when o < produced_by(t - floor(target) - 1). Nothing processed now
+        can be late while the oldest unprocessed message of the last second was young enough.
         """
-        after = before + taken
         late = self.lateness
-        late.late += float(np.maximum(np.minimum(after, self.produced_by(t - self._late_after)) - before, 0.0).sum())
-        late.late_2x += float(
-            np.maximum(np.minimum(after, self.produced_by(t - self._late_2x_after)) - before, 0.0).sum()
-        )
+        age_now = self.time_lag[t - 1] + 1.0 if t > 0 else 0.0
+        if age_now >= self._late_after:
+            after = before + taken
+            cut = self.produced_by(t - self._late_after)
+            late.late += float(np.maximum(np.minimum(after, cut) - before, 0.0).sum())
+            if age_now >= self._late_2x_after:
+                cut = self.produced_by(t - self._late_2x_after)
+                late.late_2x += float(np.maximum(np.minimum(after, cut) - before, 0.0).sum())
         # Latency histogram: each partition's messages of this second at the latency of their middle one.
-        middle = (before + (taken + 1.0) / 2.0) * self._inverse_shares
-        produced_at = np.searchsorted(self.cumulative, middle)
+        middle = (before + (taken + 1.0) * 0.5) * self._inverse_shares
         row = t % 60
-        self._latency_buffer[row] = np.clip(t - produced_at, 0, LATENCY_BINS - 1)
+        np.subtract(t, self.cumulative.searchsorted(middle), out=self._latency_buffer[row])
         self._weight_buffer[row] = taken
         if row == 59 or t == self.duration_s:
             rows = 60 if row == 59 else row + 1
             assert late.histogram is not None
-            counts = np.bincount(self._latency_buffer[:rows].ravel(), weights=self._weight_buffer[:rows].ravel())
+            latencies = np.minimum(self._latency_buffer[:rows].ravel(), LATENCY_BINS - 1)
+            counts = np.bincount(latencies, weights=self._weight_buffer[:rows].ravel())
             late.histogram[: counts.size] += counts
             self._weight_buffer.fill(0.0)
 
     def _commit(self, t: int) -> None:
         """Auto-commit: each member commits its partitions every commit interval, on its own phase."""
-        interval = self.settings.commit_interval_s
-        owners = self.group.owner_ids
-        due = (owners >= 0) & ((owners + t) % interval == 0)
-        self.committed[due] = self.consumed[due]
+        due = self.group.owner_ids % self.settings.commit_interval_s == (-t) % self.settings.commit_interval_s
+        due &= self.group.owner_ids >= 0
+        if due.any():
+            self.committed[due] = self.consumed[due]
 
     def _draw_noise(self) -> FloatArray:
         """Per-second throughput factors for every possible member, an hour at a time."""
