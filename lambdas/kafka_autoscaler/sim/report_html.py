@@ -32,11 +32,17 @@ svg { max-width: 100%; height: auto; }
 """
 
 
+def _order(name: str) -> tuple[bool, str, int]:
+    """Ours first, then by policy and threshold."""
+    policy, _, threshold = name.partition("@")
+    return (policy != OURS, policy, int(threshold or 0))
+
+
 def _table(results: Sequence[RunResult], trace: str, seeds: int) -> str:
     summary = summarize([r for r in results if r.trace == trace])
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in COLUMNS)
     rows = []
-    for (_, name), values in sorted(summary.items(), key=lambda item: (item[0][1] != OURS, item[0][1])):
+    for (_, name), values in sorted(summary.items(), key=lambda item: _order(item[0][1])):
         cells = "".join(f"<td>{fmt.format(values[key].median)}</td>" for key, _, fmt in COLUMNS)
         rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
     note = f" (median of {seeds} seeds)" if seeds > 1 else ""
@@ -68,7 +74,7 @@ def tradeoff(results: Sequence[RunResult], trace: str) -> str:
         ours = policy == OURS
         series.append(
             Series(
-                policy if policy not in THRESHOLD_POLICIES else f"{policy} (lag threshold sweep)",
+                policy if policy not in THRESHOLD_POLICIES else f"{policy}, lag threshold swept",
                 COLOURS[policy],
                 points,
                 marker="*" if ours else "o",
