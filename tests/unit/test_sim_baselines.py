@@ -169,26 +169,26 @@ def test_target_tracking_keeps_scaling_out_through_a_missing_minute() -> None:
     assert world.ecs.desired == 8  # ceil(4 * 60000 / 30000), from the newest datapoint present
 
 
+def publish_minutes(world: World, minutes: range, per_task: float, tasks: int) -> None:
+    for minute in minutes:
+        world.sum_offset_lag.publish(60 * minute, per_task * tasks, 0)
+        world.running_tasks.publish(60 * minute, float(tasks), 0)
+
+
 def test_target_tracking_scales_in_only_after_fifteen_low_minutes_and_then_each_cooldown() -> None:
     world = World(FLAT, SimSettings(partitions=16))
     tracking = TargetTracking(world)
     world.start(8)
-    for minute in range(14):  # 10,000 per task: below 90 % of 30,000
-        world.sum_offset_lag.publish(60 * minute, 10_000 * 8, 0)
-        world.running_tasks.publish(60 * minute, 8.0, 0)
+    publish_minutes(world, range(14), 10_000, tasks=8)  # 10,000 per task: below 90 % of 30,000
     tracking.on_second(14 * 60 + 30)
     assert world.ecs.desired == 8, "14 low datapoints are not 15"
-    world.sum_offset_lag.publish(14 * 60, 10_000 * 8, 0)
-    world.running_tasks.publish(14 * 60, 8.0, 0)
+    publish_minutes(world, range(14, 15), 10_000, tasks=8)
     tracking.on_second(15 * 60 + 30)
     assert world.ecs.desired == 3  # ceil(8 * 10000 / 30000): rounded up, never below the target
-    for minute in range(15, 19):  # still low, now 3 tasks at 10,000 each
-        world.sum_offset_lag.publish(60 * minute, 3 * 10_000, 0)
-        world.running_tasks.publish(60 * minute, 3.0, 0)
+    publish_minutes(world, range(15, 19), 10_000, tasks=3)
     tracking.on_second(19 * 60 + 30)
     assert world.ecs.desired == 3, "the scale-in cooldown (300 s) holds the next step"
-    world.sum_offset_lag.publish(19 * 60, 3 * 10_000, 0)
-    world.running_tasks.publish(19 * 60, 3.0, 0)
+    publish_minutes(world, range(19, 20), 10_000, tasks=3)
     tracking.on_second(20 * 60 + 30)
     assert world.ecs.desired == 1  # ceil(3 * 10000 / 30000)
 

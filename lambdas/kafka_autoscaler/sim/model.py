@@ -218,7 +218,8 @@ class World:
         if row == 59 or t == self.duration_s:
             rows = 60 if row == 59 else row + 1
             assert late.histogram is not None
-            latencies = np.minimum(self._latency_buffer[:rows].ravel(), LATENCY_BINS - 1)
+            # A partition that took nothing this second points past it: weight 0, clipped to 0.
+            latencies = np.clip(self._latency_buffer[:rows].ravel(), 0, LATENCY_BINS - 1)
             counts = np.bincount(latencies, weights=self._weight_buffer[:rows].ravel())
             late.histogram[: counts.size] += counts
             self._weight_buffer.fill(0.0)
