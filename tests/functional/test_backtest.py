@@ -92,7 +92,7 @@ def test_backtest_writes_the_trace_and_replays_every_policy(
         "keda",
         "target-tracking",
         "static",
-        "oracle",
+        "clairvoyant",
     }
     assert all(r["trace"] == "orders" for r in results)
 

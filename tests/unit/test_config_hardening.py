@@ -73,7 +73,9 @@ def test_a_hostile_value_names_the_field(change: Any, path: str, words: str) -> 
 
 def test_the_duplicate_service_test_row_is_the_examples_first_service() -> None:
     first = example()["consumers"][0]["ecs"]
-    assert (first["cluster"], first["service"]) == ("orders", "orders-processor"), "HOSTILE's last row copies this service"
+    assert (first["cluster"], first["service"]) == ("orders", "orders-processor"), (
+        "HOSTILE's last row copies this service"
+    )
 
 
 BASE_TEXT = EXAMPLE.read_text(encoding="utf-8")

@@ -28,7 +28,9 @@ RACKS = ("az-1", "az-2", "az-3")
 def cluster(count: int, cpu: float) -> ClusterState:
     samples = tuple(Sample(NOW - 60 * m, cpu) for m in range(20, -1, -1))
     brokers = tuple(BrokerLoad(i, RACKS[(i - 1) % 3], samples, (), (), 300) for i in range(1, count + 1))
-    return ClusterState("arn", "ACTIVE", "K1", count, 3, "kafka.m5.large", 1000, None, None, brokers, kafka_version="3.6.0")
+    return ClusterState(
+        "arn", "ACTIVE", "K1", count, 3, "kafka.m5.large", 1000, None, None, brokers, kafka_version="3.6.0"
+    )
 
 
 def history(minutes_to_peak: int, peak_sum: float, low_sum: float = 60.0, days: int = 4) -> ScalerState:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from kafka_autoscaler.sim.baselines.clairvoyant import tasks_for_rates
 from kafka_autoscaler.sim.baselines.keda import KedaHpa, hpa_replicas, keda_metric, scale_up_limit, stabilized
-from kafka_autoscaler.sim.baselines.oracle import tasks_for_rates
 from kafka_autoscaler.sim.baselines.static import Static
 from kafka_autoscaler.sim.baselines.target_tracking import TargetTracking, lag_per_task, proportional_capacity
-from kafka_autoscaler.sim.cloudwatch import Datapoint, DelayedSeries, breaching
+from kafka_autoscaler.sim.cloudwatch import AlarmState, Datapoint, DelayedSeries, TreatMissing, evaluate_alarm
 from kafka_autoscaler.sim.model import World
 from kafka_autoscaler.sim.settings import SimSettings
 from kafka_autoscaler.sim.trace import Trace
@@ -86,12 +86,39 @@ def test_target_tracking_formulas() -> None:
     assert [p.value for p in lag_per_task(lag, running)] == [30.0, None, None]
 
 
-def test_alarm_needs_every_datapoint_present_and_breaching() -> None:
-    points = [Datapoint(60 * i, v, 0) for i, v in enumerate([5.0, 11.0, 12.0, 13.0])]
-    assert breaching(points, 3, above=10.0)
-    assert not breaching(points, 4, above=10.0)
-    gap = [*points[:3], Datapoint(180, None, 0)]
-    assert not breaching(gap, 1, above=10.0)
+def points_of(row: str) -> list[Datapoint]:
+    """The documentation's notation: 0 not breaching, X breaching, - missing (threshold: above 10)."""
+    values = {"0": 5.0, "X": 20.0, "-": None}
+    return [Datapoint(60 * i, values[c], 0) for i, c in enumerate(row.split())]
+
+
+# "Configuring how CloudWatch alarms treat missing data", the two tables of examples
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data):
+# 5 datapoints retrieved, the MISSING and NOT BREACHING columns.
+@pytest.mark.parametrize(
+    ("row", "m", "n", "missing", "not_breaching"),
+    [
+        ("0 - X - X", 3, 3, "OK", "OK"),
+        ("0 - - - -", 3, 3, "OK", "OK"),
+        ("- - - - -", 3, 3, "INSUFFICIENT_DATA", "OK"),
+        ("0 X X - X", 3, 3, "ALARM", "ALARM"),
+        ("- - - - X", 3, 3, "INSUFFICIENT_DATA", "OK"),
+        ("X - - - -", 3, 3, "ALARM", "OK"),
+        ("0 - X - X", 2, 3, "ALARM", "ALARM"),
+        ("0 0 X 0 X", 2, 3, "ALARM", "ALARM"),
+        ("0 - X - -", 2, 3, "OK", "OK"),
+        ("- - - - 0", 2, 3, "OK", "OK"),
+        ("- - - - X", 2, 3, "INSUFFICIENT_DATA", "OK"),
+    ],
+)
+def test_alarm_states_follow_the_documented_missing_data_table(
+    row: str, m: int, n: int, missing: str, not_breaching: str
+) -> None:
+    points = points_of(row)
+    assert evaluate_alarm(points, m, n, above=10.0) is AlarmState(missing)
+    assert evaluate_alarm(points, m, n, above=10.0, treat_missing=TreatMissing.NOT_BREACHING) is AlarmState(
+        not_breaching
+    )
 
 
 def test_late_datapoints_are_not_seen_before_they_arrive() -> None:
@@ -129,7 +156,44 @@ def test_target_tracking_scales_out_after_three_datapoints_and_counts_cooldown_c
     assert world.ecs.desired == 8
 
 
-def test_oracle_sizing_accounts_for_partition_assignment() -> None:
+def test_target_tracking_keeps_scaling_out_through_a_missing_minute() -> None:
+    # MSK publishes no lag while the group rebalances; with TreatMissingData `missing` the
+    # high alarm evaluates the 3 most recent datapoints present (X X - X -> ALARM).
+    world = World(FLAT, SimSettings(partitions=16))
+    tracking = TargetTracking(world)
+    world.start(4)
+    for minute, per_task in enumerate([40_000, 45_000, None, 60_000]):
+        world.sum_offset_lag.publish(60 * minute, None if per_task is None else per_task * 4, 0)
+        world.running_tasks.publish(60 * minute, 4.0, 0)
+    tracking.on_second(270)
+    assert world.ecs.desired == 8  # ceil(4 * 60000 / 30000), from the newest datapoint present
+
+
+def publish_minutes(world: World, minutes: range, per_task: float, tasks: int) -> None:
+    for minute in minutes:
+        world.sum_offset_lag.publish(60 * minute, per_task * tasks, 0)
+        world.running_tasks.publish(60 * minute, float(tasks), 0)
+
+
+def test_target_tracking_scales_in_only_after_fifteen_low_minutes_and_then_each_cooldown() -> None:
+    world = World(FLAT, SimSettings(partitions=16))
+    tracking = TargetTracking(world)
+    world.start(8)
+    publish_minutes(world, range(14), 10_000, tasks=8)  # 10,000 per task: below 90 % of 30,000
+    tracking.on_second(14 * 60 + 30)
+    assert world.ecs.desired == 8, "14 low datapoints are not 15"
+    publish_minutes(world, range(14, 15), 10_000, tasks=8)
+    tracking.on_second(15 * 60 + 30)
+    assert world.ecs.desired == 3  # ceil(8 * 10000 / 30000): rounded up, never below the target
+    publish_minutes(world, range(15, 19), 10_000, tasks=3)
+    tracking.on_second(19 * 60 + 30)
+    assert world.ecs.desired == 3, "the scale-in cooldown (300 s) holds the next step"
+    publish_minutes(world, range(19, 20), 10_000, tasks=3)
+    tracking.on_second(20 * 60 + 30)
+    assert world.ecs.desired == 1  # ceil(3 * 10000 / 30000)
+
+
+def test_clairvoyant_sizing_accounts_for_partition_assignment() -> None:
     shares = np.full(4, 0.25)
     needed = tasks_for_rates(np.array([150.0, 250.0, 500.0]), shares, task_capacity=100.0, ceiling=8)
     # 150: two tasks of two partitions take 75 each. 250: three tasks leave one with two

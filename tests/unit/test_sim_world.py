@@ -52,11 +52,51 @@ def test_a_saturated_task_consumes_its_capacity_and_lag_grows_by_the_difference(
     assert world.backlog[0] == 200 * 120
     # Offset 12000 (the next to consume) was produced in second ceil(12001 / 300) = 41.
     assert world.time_lag[120] == 120 - 41
-    view = world.partitions_now()
-    assert view.produce_rate[0] == pytest.approx(300.0)
-    assert view.consume_rate[0] == pytest.approx(100.0)
-    assert view.time_lag_s[0] == 79
-    assert view.stalled_for_s[0] == 0  # it is consuming, just too slowly
+
+
+def test_commits_trail_processing_by_up_to_the_commit_interval() -> None:
+    world = one_partition_world(rate=100.0, tasks=1, capacity=1000.0)  # keeps up: processes all each second
+    task = world.group.members[0]
+    committed_at = []
+    for now in range(1, 21):
+        world.step(now)
+        assert world.consumed[0] == world.produced[0] == 100 * now
+        if world.committed[0] == world.consumed[0]:
+            committed_at.append(now)
+    assert committed_at == [t for t in range(1, 21) if (t + task) % 5 == 0]  # every 5 s, on the task's phase
+    offsets = world.offsets_now()
+    assert offsets.end[0] - offsets.committed[0] == world.total_lag() > 0  # processed but not committed is lag
+
+
+def test_a_rebalance_commits_what_was_processed_first() -> None:
+    world = one_partition_world(rate=100.0, tasks=1, capacity=1000.0)
+    for now in range(1, 4):
+        world.step(now)
+    world.set_desired(2)  # pending tasks only: nothing leaves yet
+    world.set_desired(0)  # the running task stops: it commits on close
+    assert world.committed[0] == world.consumed[0] == 300
+
+
+def test_late_messages_are_counted_one_by_one() -> None:
+    # 100 msgs/s, no consumer for the first 90 s, then one that drains 1000 msgs/s.
+    trace = Trace.from_rows([(0, 100.0), (200, 100.0)])
+    world = World(
+        trace,
+        SimSettings(partitions=1, task_capacity=1000.0, task_noise=0.0, partition_skew=0.0, target_time_lag_s=60.0),
+    )
+    world.start(0)
+    for now in range(1, 91):
+        world.step(now)
+    world.ecs.start_running(1)
+    world.group.settle(world.ecs.running)
+    world.step(91)  # consumes offsets 0..999: produced in seconds 1..10, 81..90 s old
+    # Late: processed more than 60 s after production: produced by second 91 - 61 = 30.
+    assert world.lateness.late == 1000
+    world.step(92)  # offsets 1000..1999: seconds 11..20, 72..81 s old: all late
+    world.step(93)  # offsets 2000..2999: seconds 21..30, 63..72 s old: all late
+    world.step(94)  # offsets 3000..3999: seconds 31..40, 54..63 s old: seconds 31..33 late
+    assert world.lateness.late == 3000 + 300
+    assert world.lateness.late_2x == 0  # none waited more than 120 s
 
 
 def test_a_run_is_deterministic_for_a_seed_and_the_seed_matters() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from kafka_autoscaler.sim.bench import format_table
 from kafka_autoscaler.sim.report_html import write_report
-from kafka_autoscaler.sim.runner import POLICIES, UnknownPolicyError, run
+from kafka_autoscaler.sim.runner import POLICIES, THRESHOLD_POLICIES, RunResult, UnknownPolicyError, run
 from kafka_autoscaler.sim.settings import RebalanceProtocol, SettingsError, SimSettings
 from kafka_autoscaler.sim.trace import TraceError, read_trace
 
@@ -37,6 +37,13 @@ def add_world_options(parser: argparse.ArgumentParser) -> None:
         default=defaults.rebalance.value,
         help="consumer-group rebalance protocol",
     )
+    parser.add_argument(
+        "--commit-interval",
+        type=int,
+        default=defaults.commit_interval_s,
+        metavar="S",
+        help="consumers commit every this many seconds (auto.commit.interval.ms)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> SimSettings:
@@ -50,6 +57,8 @@ def settings_from(args: argparse.Namespace) -> SimSettings:
         forecast=not getattr(args, "no_forecast", False),
         message_bytes=getattr(args, "message_bytes", defaults.message_bytes),
         broker_scale_in_window_s=getattr(args, "broker_scale_in_window", None),
+        commit_interval_s=args.commit_interval,
+        lag_threshold=getattr(args, "lag_threshold", None),
     )
 
 
@@ -57,6 +66,12 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("simulate", help="replay a produce-rate trace under one policy")
     parser.add_argument("--trace", required=True, metavar="FILE", help="CSV with header t_s,msgs_per_s")
     parser.add_argument("--policy", default="time-lag", help=f"one of: {', '.join(POLICIES)} (default time-lag)")
+    parser.add_argument(
+        "--lag-threshold",
+        type=int,
+        metavar="N",
+        help=f"messages per task for {', '.join(THRESHOLD_POLICIES)} (default task capacity x target / 2)",
+    )
     add_world_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
     parser.add_argument("--html", metavar="PATH", help="also write an HTML report with the timeline")
@@ -73,8 +88,25 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
+def as_row(result: RunResult) -> dict[str, Any]:
+    """One run as a JSON object: what ran, then every metric."""
+    threshold = result.settings.threshold if result.policy in THRESHOLD_POLICIES else None
+    return {
+        "trace": result.trace,
+        "policy": result.policy,
+        "seed": result.settings.seed,
+        "lag_threshold": threshold,
+        **result.metrics.as_dict(),
+        "elapsed_s": round(result.elapsed_s, 3),
+    }
+
+
 def handle(args: argparse.Namespace) -> int:
     try:
+        if args.lag_threshold is not None and args.policy not in THRESHOLD_POLICIES:
+            raise SettingsError(
+                f"--lag-threshold applies to {', '.join(THRESHOLD_POLICIES)}, not to policy '{args.policy}'"
+            )
         result = run(read_trace(args.trace), args.policy, settings_from(args))
     except (TraceError, SettingsError, UnknownPolicyError) as error:
         print(f"simulate: {error}", file=sys.stderr)
@@ -82,7 +114,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.html:
         write_report(args.html, [result], f"simulation of {result.trace}")
     if args.json:
-        print(json.dumps({"trace": result.trace, "policy": result.policy, **result.metrics.as_dict()}))
+        print(json.dumps(as_row(result)))
     else:
         print(format_table([result]))
     return 0

@@ -1,68 +1,54 @@
 """The ports of kafka_autoscaler.ports, implemented over the simulated world.
 
-Our Kafka reader samples offsets when the tick runs, so the lag source reads the
-world's true values at that instant (it keeps no offset history: it knows the
-produce time of every offset). Broker metrics come through the delayed CloudWatch model.
+The lag source answers what Kafka would at the tick (log-end and committed offsets,
+group state, members and their partitions) and hands it to the same
+`build_observation` the Kafka reader uses: lag, rates and time lag come from the offset
+samples `record` kept, never from the world's true values. Broker metrics come through
+the delayed CloudWatch model.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from kafka_autoscaler.config import ConsumerBinding
-from kafka_autoscaler.model import BrokerLoad, ClusterState, Decision, GroupLag, PartitionLag, ScalerState, ServiceState
+from kafka_autoscaler.lag.observation import GroupOffsets, OffsetsRead, build_observation
+from kafka_autoscaler.model import BrokerLoad, ClusterState, Decision, ScalerState, ServiceState
 from kafka_autoscaler.ports import ActionError, LagObservation, Ports
 from kafka_autoscaler.report import Message
 from kafka_autoscaler.sim.model import GROUP_ID, TOPIC, World
 from kafka_autoscaler.state.memory import MemoryStateStore
 
 
-def _rate(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
+def offsets_read(world: World, now: float) -> OffsetsRead:
+    """The world's group and topic as Kafka's ListOffsets, OffsetFetch and DescribeGroups answer them."""
+    offsets = world.offsets_now()
+    partitions = tuple(range(world.settings.partitions))
+    end = {(TOPIC, p): int(offset) for p, offset in zip(partitions, offsets.end.tolist(), strict=True)}
+    committed = {(TOPIC, p): int(offset) for p, offset in zip(partitions, offsets.committed.tolist(), strict=True)}
+    owners = world.group.owner_ids.tolist()
+    group = GroupOffsets(
+        group_id=GROUP_ID,
+        state=world.group.state(now),
+        members=len(world.group.members),
+        owned=frozenset((TOPIC, p) for p in partitions if owners[p] >= 0),
+        committed=committed,
+    )
+    return OffsetsRead(
+        groups={GROUP_ID: group}, topics={GROUP_ID: (TOPIC,)}, partitions={TOPIC: partitions}, end=end, start={}
+    )
 
 
 class SimLagSource:
+    """ports.LagSource over the simulated world, through production's lag arithmetic."""
+
     def __init__(self, world: World) -> None:
         self.world = world
 
     def read(self, bindings: Sequence[ConsumerBinding], state: ScalerState, now: float) -> LagObservation:
-        groups: dict[str, GroupLag] = {}
-        for binding in bindings:
-            if binding.group_id == GROUP_ID:
-                groups[binding.group_id] = self._group(now)
-        return LagObservation(groups)
-
-    def _group(self, now: float) -> GroupLag:
-        view = self.world.partitions_now()
-        partitions = tuple(
-            PartitionLag(
-                topic=TOPIC,
-                partition=index,
-                end_offset=int(view.end_offsets[index]),
-                committed_offset=int(view.committed[index]),
-                lag=int(view.end_offsets[index] - view.committed[index]),
-                time_lag_s=float(view.time_lag_s[index]),
-                produce_rate=_rate(view.produce_rate[index]),
-                consume_rate=_rate(view.consume_rate[index]),
-                stalled_for_s=float(view.stalled_for_s[index]),
-            )
-            for index in range(len(view.end_offsets))
-        )
-        produce = _rate(float(view.produce_rate.sum()))
-        consume = _rate(float(view.consume_rate.sum()))
-        return GroupLag(
-            group_id=GROUP_ID,
-            source="kafka",
-            total_lag=sum(p.lag for p in partitions),
-            max_time_lag_s=float(view.time_lag_s.max()),
-            produce_rate=produce,
-            consume_rate=consume,
-            partition_count=len(partitions),
-            partitions=partitions,
-            state=self.world.group.state(now),
-            members=len(self.world.group.members),
-        )
+        if not any(b.group_id == GROUP_ID for b in bindings):
+            return LagObservation(groups={})
+        return build_observation(offsets_read(self.world, now), state, now)
 
 
 class SimServices:

@@ -70,6 +70,7 @@ class ConsumerGroup:
         self.pause_s = pause_s
         self.members: list[int] = []  # task ids, in join order
         self.owners: list[int] = [NO_OWNER] * partitions  # task id per partition
+        self.owner_ids: IntArray = np.full(partitions, NO_OWNER, dtype=np.int64)  # the same, as an array
         self.paused_until = np.zeros(partitions, dtype=np.float64)
         self.rebalancing_until = -1.0
         self.rebalances = 0
@@ -85,6 +86,7 @@ class ConsumerGroup:
         """Start with these members and partitions spread over them, nothing paused."""
         self.members = list(members)
         self.owners = range_assignment(self.partitions, self.members)
+        self.owner_ids = np.array(self.owners, dtype=np.int64)
         self._next_refresh = 0.0
 
     def change(self, now: int, joined: list[int], left: list[int]) -> None:
@@ -100,6 +102,7 @@ class ConsumerGroup:
             new = sticky_assignment(self.owners, self.members)
             stopped = np.array([a != b for a, b in zip(self.owners, new, strict=True)], dtype=bool)
         self.owners = new
+        self.owner_ids = np.array(new, dtype=np.int64)
         if not self.members:
             return
         until = now + self.pause_s

@@ -1,16 +1,22 @@
-"""The simulated world, one second at a time: produce, consume, start tasks, rebalance, publish metrics.
+"""The simulated world, one second at a time: produce, consume, commit, start tasks, rebalance, publish metrics.
 
 Per-partition arithmetic is vectorized (numpy): a 24-hour run of 64 partitions is
 86,400 steps of a few array operations each.
 
 Consumption: each consuming task takes at most its throughput this second (its
 capacity times a noise factor), shared among its partitions in proportion to what
-each has waiting. Offsets are whole messages; a partition's committed offset is what
-its task consumed (committed every second).
+each has waiting. Offsets are whole messages. A task fetches records in batches
+(max.poll.records per poll, several polls a second) and processes them within the
+second; it commits what it processed every `commit_interval_s` (auto-commit, each task
+on its own phase), when it gives partitions up in a rebalance and when it stops. So
+the committed offset, which is all anyone outside the consumer sees, trails what was
+processed: observed lag includes fetched-but-uncommitted records.
 
-Time lag of a partition: how long ago the oldest unconsumed message was produced.
+Time lag of a partition: how long ago the oldest unprocessed message was produced.
 The produce rate is the trace times a fixed per-partition share, so the produce time
-of any offset is found by a binary search on the cumulative produced count.
+of any offset is found by a binary search on the cumulative produced count. The world
+keeps per-message lateness (how many messages were processed later than the target)
+for the metrics; the policies see only offsets (adapters.py) and CloudWatch datapoints.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from kafka_autoscaler.sim.cloudwatch import DelayedSeries
 from kafka_autoscaler.sim.ecs import EcsService
@@ -28,10 +35,12 @@ from kafka_autoscaler.sim.msk import MskCluster
 from kafka_autoscaler.sim.settings import SimSettings
 from kafka_autoscaler.sim.trace import FloatArray, Trace
 
+IntArray = npt.NDArray[np.int64]
+
 TOPIC = "events"
 GROUP_ID = "events-consumer"
-RATE_WINDOW_S = 60  # produce and consume rates are measured over the last minute
 NOISE_BLOCK_S = 3600
+LATENCY_BINS = 7 * 24 * 3600  # message latency histogram, one bin per second (the last one holds the rest)
 
 
 def partition_shares(partitions: int, skew: float, rng: np.random.Generator) -> FloatArray:
@@ -42,15 +51,11 @@ def partition_shares(partitions: int, skew: float, rng: np.random.Generator) -> 
 
 
 @dataclass(frozen=True)
-class PartitionView:
-    """True per-partition values at one instant, read by the simulated lag source."""
+class Offsets:
+    """What Kafka would answer at one instant: log-end and committed offset per partition."""
 
-    end_offsets: FloatArray
-    committed: FloatArray
-    time_lag_s: FloatArray
-    produce_rate: FloatArray
-    consume_rate: FloatArray
-    stalled_for_s: FloatArray
+    end: IntArray
+    committed: IntArray
 
 
 @dataclass(frozen=True)
@@ -60,9 +65,18 @@ class MinuteSample:
     t: int
     rate: float  # msgs/s produced, mean over the minute
     max_time_lag_s: float  # highest over the minute
-    total_lag: int  # at the minute's end
+    total_lag: int  # end minus committed offsets, at the minute's end
     tasks: int  # billed (running + pending), at the minute's end
     running: int
+
+
+@dataclass
+class Lateness:
+    """Per-message accounting of how late messages were processed."""
+
+    late: float = 0.0  # processed more than the target after they were produced
+    late_2x: float = 0.0  # more than twice the target
+    histogram: FloatArray | None = None  # messages by whole seconds of latency
 
 
 class World:
@@ -80,19 +94,23 @@ class World:
         self.rates = trace.per_second_rates()
         partitions = settings.partitions
         self.produced = np.zeros(partitions)
-        self.consumed = np.zeros(partitions)
+        self.consumed = np.zeros(partitions)  # processed by the consumers
+        self.committed = np.zeros(partitions)  # what the group committed, all anyone else sees
         self.backlog = np.zeros(partitions)
         self._inverse_shares = 1.0 / self.shares
-        self._consumed_ring = np.zeros((RATE_WINDOW_S + 1, partitions))
-        self._last_progress = np.zeros(partitions)
         self._noise = self._draw_noise()
         self._capacity = np.zeros(partitions + 1)
+        self._late_after = math.floor(settings.target_time_lag_s) + 1  # produced this long before: late
+        self._late_2x_after = math.floor(2 * settings.target_time_lag_s) + 1
+        self.lateness = Lateness(histogram=np.zeros(LATENCY_BINS))
+        self._latency_buffer = np.zeros((60, partitions), dtype=np.int64)
+        self._weight_buffer = np.zeros((60, partitions))
 
         self.ecs = EcsService(settings.start_delay_s, start_rng)
         self.group = ConsumerGroup(partitions, settings.rebalance, settings.rebalance_pause_s)
         self.msk = MskCluster(settings, self._metric_delay)
         self.sum_offset_lag = DelayedSeries()  # MSK SumOffsetLag per group and topic
-        self.max_time_lag = DelayedSeries()  # MSK EstimatedMaxTimeLag, modelled as the true max
+        self.max_time_lag = DelayedSeries()  # MSK EstimatedMaxTimeLag, at the committed offsets
         self.running_tasks = DelayedSeries()  # ECS RunningTaskCount (Container Insights)
 
         self.now = 0
@@ -109,24 +127,31 @@ class World:
         self.peak_tasks = tasks
 
     def set_desired(self, count: int) -> None:
-        """The ECS UpdateService call: stopped tasks leave the group at once."""
+        """The ECS UpdateService call: stopped tasks commit, close and leave the group at once."""
         left = self.ecs.set_desired(count, self.now)
         if left:
-            self.group.change(self.now, [], left)
+            self._rebalance(self.now, [], left)
 
     # ---------------------------------------------------------------- one second
     def step(self, t: int) -> None:
         self.now = t
         joined = self.ecs.advance(t)
         if joined:
-            self.group.change(t, joined, [])
+            self._rebalance(t, joined, [])
         self.msk.advance(t)
         self._consume(t)
+        self._commit(t)
         billed = self.ecs.billed
         self.billed_task_seconds += billed
         self.peak_tasks = max(self.peak_tasks, billed)
         if t % 60 == 0:
             self._publish_minute(t)
+
+    def _rebalance(self, t: int, joined: list[int], left: list[int]) -> None:
+        """Members commit what they processed before a rebalance takes their partitions (onJoinPrepare)."""
+        owned = self.group.owner_ids >= 0
+        self.committed[owned] = self.consumed[owned]
+        self.group.change(t, joined, left)
 
     def _consume(self, t: int) -> None:
         produced = np.floor(self.shares * self.cumulative[t])
@@ -149,19 +174,62 @@ class World:
         )
         # The epsilon keeps a share that is whole in exact arithmetic whole in floating point.
         taken = np.minimum(np.floor(available * fraction[slots] + 1e-6), available)
-        self.consumed += taken
+        before = self.consumed
+        self.consumed = before + taken
         self.backlog = available - taken
-        self._consumed_ring[t % (RATE_WINDOW_S + 1)] = self.consumed
-        self._last_progress[(taken > 0) | (self.backlog == 0)] = t
-        lagging = self.backlog > 0
+        self._count_lateness(t, before, taken)
         lag_s = 0.0
-        if lagging.any():
-            oldest = float(np.min((self.consumed[lagging] + 1.0) * self._inverse_shares[lagging]))
-            lag_s = max(0.0, float(t - np.searchsorted(self.cumulative, oldest)))
+        if self.backlog.any():
+            oldest = float(np.where(self.backlog > 0, (self.consumed + 1.0) * self._inverse_shares, np.inf).min())
+            lag_s = max(0.0, float(t - self.cumulative.searchsorted(oldest)))
         self.time_lag[t] = lag_s
         self._minute_lag_max = max(self._minute_lag_max, lag_s)
         if t % NOISE_BLOCK_S == NOISE_BLOCK_S - 1:
             self._noise = self._draw_noise()
+
+    def produced_by(self, t: int) -> FloatArray:
+        """Per partition, the messages produced by the end of second `t` (none before second 0)."""
+        if t < 0:
+            return np.zeros_like(self.shares)
+        produced: FloatArray = np.floor(self.shares * self.cumulative[t])
+        return produced
+
+    def _count_lateness(self, t: int, before: FloatArray, taken: FloatArray) -> None:
+        """Messages processed this second more than the target (and twice it) after they were produced.
+
+        Offset o was produced by second s when o < produced_by(s); processed at t it is late when
+        t - s > target, that is when o < produced_by(t - floor(target) - 1). Nothing processed now
+        can be late while the oldest unprocessed message of the last second was young enough.
+        """
+        late = self.lateness
+        age_now = self.time_lag[t - 1] + 1.0 if t > 0 else 0.0
+        if age_now >= self._late_after:
+            after = before + taken
+            cut = self.produced_by(t - self._late_after)
+            late.late += float(np.maximum(np.minimum(after, cut) - before, 0.0).sum())
+            if age_now >= self._late_2x_after:
+                cut = self.produced_by(t - self._late_2x_after)
+                late.late_2x += float(np.maximum(np.minimum(after, cut) - before, 0.0).sum())
+        # Latency histogram: each partition's messages of this second at the latency of their middle one.
+        middle = (before + (taken + 1.0) * 0.5) * self._inverse_shares
+        row = t % 60
+        np.subtract(t, self.cumulative.searchsorted(middle), out=self._latency_buffer[row])
+        self._weight_buffer[row] = taken
+        if row == 59 or t == self.duration_s:
+            rows = 60 if row == 59 else row + 1
+            assert late.histogram is not None
+            # A partition that took nothing this second points past it: weight 0, clipped to 0.
+            latencies = np.clip(self._latency_buffer[:rows].ravel(), 0, LATENCY_BINS - 1)
+            counts = np.bincount(latencies, weights=self._weight_buffer[:rows].ravel())
+            late.histogram[: counts.size] += counts
+            self._weight_buffer.fill(0.0)
+
+    def _commit(self, t: int) -> None:
+        """Auto-commit: each member commits its partitions every commit interval, on its own phase."""
+        due = self.group.owner_ids % self.settings.commit_interval_s == (-t) % self.settings.commit_interval_s
+        due &= self.group.owner_ids >= 0
+        if due.any():
+            self.committed[due] = self.consumed[due]
 
     def _draw_noise(self) -> FloatArray:
         """Per-second throughput factors for every possible member, an hour at a time."""
@@ -174,14 +242,22 @@ class World:
         """How late a CloudWatch datapoint is seen after its minute ends."""
         return self._delay_rng.randint(*self.settings.metric_delay_s)
 
+    def committed_time_lag(self, t: int) -> float:
+        """The highest partition time lag at the committed offsets (what MSK's EstimatedMaxTimeLag estimates)."""
+        lagging = self.produced > self.committed
+        if not lagging.any():
+            return 0.0
+        oldest = float(np.min((self.committed[lagging] + 1.0) * self._inverse_shares[lagging]))
+        return max(0.0, float(t - np.searchsorted(self.cumulative, oldest)))
+
     def _publish_minute(self, t: int) -> None:
         start = t - 60
-        total_lag = float(self.backlog.sum())
+        total_lag = float(self.total_lag())
         stable = self.group.state(t) in {"Stable", "Empty"}
         visible_at = t + self._metric_delay()
         # MSK emits consumer-lag metrics only while the group is Stable or Empty.
         self.sum_offset_lag.publish(start, total_lag if stable else None, visible_at)
-        self.max_time_lag.publish(start, float(self.time_lag[t]) if stable else None, visible_at)
+        self.max_time_lag.publish(start, self.committed_time_lag(t) if stable else None, visible_at)
         self.running_tasks.publish(start, float(len(self.ecs.running)), visible_at)
         rate = (self.cumulative[t] - self.cumulative[max(start, 0)]) / 60.0
         retained_from = max(0, t - self.settings.retention_s)
@@ -193,28 +269,19 @@ class World:
         self._minute_lag_max = 0.0
 
     # ---------------------------------------------------------------- reads
-    def partitions_now(self) -> PartitionView:
-        """True offsets, rates and time lags at this instant (what our Kafka reader samples)."""
-        t = self.now
-        window = min(RATE_WINDOW_S, t)
-        lag_s = np.zeros_like(self.backlog)
-        lagging = self.backlog > 0
-        if lagging.any():
-            oldest = (self.consumed[lagging] + 1.0) * self._inverse_shares[lagging]
-            lag_s[lagging] = np.maximum(0.0, t - np.searchsorted(self.cumulative, oldest).astype(np.float64))
-        if window > 0:
-            produced_before = np.floor(self.shares * self.cumulative[t - window])
-            consumed_before = self._consumed_ring[(t - window) % (RATE_WINDOW_S + 1)]
-            produce_rate = (self.produced - produced_before) / window
-            consume_rate = (self.consumed - consumed_before) / window
-        else:
-            produce_rate = np.full_like(self.backlog, np.nan)
-            consume_rate = np.full_like(self.backlog, np.nan)
-        stalled = np.where(lagging, t - self._last_progress, 0.0)
-        return PartitionView(self.produced.copy(), self.consumed.copy(), lag_s, produce_rate, consume_rate, stalled)
+    def offsets_now(self) -> Offsets:
+        """Log-end and committed offsets at this instant, as Kafka would answer them."""
+        return Offsets(self.produced.astype(np.int64), self.committed.astype(np.int64))
 
     def total_lag(self) -> int:
-        return int(self.backlog.sum())
+        """The group's lag as Kafka reports it: log-end minus committed offsets, summed."""
+        return int((self.produced - self.committed).sum())
+
+    def waiting_late(self, t: int) -> tuple[float, float]:
+        """Messages still unprocessed at `t` that are already older than the target (and twice it)."""
+        late = np.maximum(self.produced_by(t - self._late_after) - self.consumed, 0.0).sum()
+        late_2x = np.maximum(self.produced_by(t - self._late_2x_after) - self.consumed, 0.0).sum()
+        return float(late), float(late_2x)
 
     def tasks_needed(self, rate: float) -> int:
         """The fewest tasks that keep up with `rate` if each takes its mean capacity (no skew)."""

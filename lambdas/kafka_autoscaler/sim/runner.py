@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka_autoscaler.config import ConsumerMode
+from kafka_autoscaler.sim.baselines.clairvoyant import Clairvoyant
 from kafka_autoscaler.sim.baselines.keda import KedaHpa
-from kafka_autoscaler.sim.baselines.oracle import Oracle
 from kafka_autoscaler.sim.baselines.static import Static
 from kafka_autoscaler.sim.baselines.target_tracking import TargetTracking
 from kafka_autoscaler.sim.controller import Controller
@@ -24,8 +24,10 @@ POLICIES: dict[str, Callable[[World], Controller]] = {
     "keda": KedaHpa,
     "target-tracking": TargetTracking,
     "static": Static,
-    "oracle": Oracle,
+    "clairvoyant": Clairvoyant,
 }
+# The policies whose one setting is a lag threshold: bench sweeps it, --lag-threshold sets it.
+THRESHOLD_POLICIES = ("lag-threshold", "keda", "target-tracking")
 
 
 class UnknownPolicyError(ValueError):

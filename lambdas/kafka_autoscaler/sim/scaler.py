@@ -1,9 +1,9 @@
 """Our autoscaler under test: engine.tick() with simulated ports, run as the CDK app runs it.
 
-EventBridge invokes the Lambda every minute; the lag alarm (EstimatedMaxTimeLag above
-the target for one datapoint, seen a minute or two late) invokes it at once when it
-goes into ALARM. CloudWatch evaluates alarms once a minute, here half a minute after
-the schedule.
+EventBridge invokes the Lambda every minute; the lag alarm (stacks/alarms.py:
+EstimatedMaxTimeLag above the target for 3 of 3 datapoints, missing data not breaching,
+seen a minute or two late) invokes it at once when it goes into ALARM. CloudWatch
+evaluates alarms once a minute, here half a minute after the schedule.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from kafka_autoscaler.config import (
 )
 from kafka_autoscaler.engine import tick
 from kafka_autoscaler.sim.adapters import simulated_ports
-from kafka_autoscaler.sim.cloudwatch import breaching
+from kafka_autoscaler.sim.cloudwatch import AlarmState, TreatMissing, evaluate_alarm
 from kafka_autoscaler.sim.controller import Controller
 from kafka_autoscaler.sim.model import GROUP_ID, TOPIC, World
 from kafka_autoscaler.sim.msk import CLUSTER_ARN
 
 ALARM_EVALUATION_OFFSET_S = 30
+LAG_ALARM_PERIODS = 3  # stacks/alarms.py LAG_EVALUATION_PERIODS
 
 
 def scaler_config(world: World, mode: ConsumerMode) -> AutoscalerConfig:
@@ -69,12 +70,18 @@ class OurScaler(Controller):
         if now % self.world.settings.schedule_s == 0:
             self._tick(now)
         if now % 60 == ALARM_EVALUATION_OFFSET_S:
-            points = self.world.max_time_lag.visible(now, 1)
-            if points and points[-1].value is not None:
-                was_on = self.alarm_on
-                self.alarm_on = breaching(points, 1, above=self.target)
-                if self.alarm_on and not was_on:
-                    self._tick(now)
+            points = self.world.max_time_lag.visible(now, LAG_ALARM_PERIODS + 2)
+            state = evaluate_alarm(
+                points,
+                LAG_ALARM_PERIODS,
+                LAG_ALARM_PERIODS,
+                above=self.target,
+                treat_missing=TreatMissing.NOT_BREACHING,
+            )
+            was_on = self.alarm_on
+            self.alarm_on = state is AlarmState.ALARM
+            if self.alarm_on and not was_on:
+                self._tick(now)
 
     def _tick(self, now: int) -> None:
         tick(self.config, self.ports, float(now), "simulator")

@@ -25,10 +25,10 @@ class SimSettings:
     task_capacity: float = 1000.0  # msgs/s one task consumes when saturated
     target_time_lag_s: float = 60.0
     seed: int = 1
-    # The shared lag threshold (KEDA's lagThreshold, target tracking's target per task,
-    # our lag-threshold mode). A lag-threshold policy settles where each task holds about
-    # `threshold` messages, a time lag of threshold / task_capacity; the default puts that
-    # at half the target, the margin the oracle keeps too.
+    # The lag threshold of the threshold policies (KEDA's lagThreshold, target tracking's
+    # target per task, our lag-threshold mode). A lag-threshold policy settles where each
+    # task holds about `threshold` messages, a time lag of threshold / task_capacity; the
+    # default puts that at half the target. `bench` sweeps it (THRESHOLD_GRID).
     lag_threshold: int | None = None  # None: task_capacity * target_time_lag_s / 2
     min_tasks: int = 1
     max_tasks: int | None = None  # None: the partition count
@@ -37,6 +37,9 @@ class SimSettings:
     start_delay_s: tuple[int, int] = (30, 90)  # ECS: desired -> consuming, uniform
     rebalance: RebalanceProtocol = RebalanceProtocol.EAGER
     rebalance_pause_s: int = 10  # how long a rebalance stops the partitions it touches
+    # Consumers commit what they processed every this many seconds (Kafka's
+    # auto.commit.interval.ms defaults to 5000), and on every rebalance and close.
+    commit_interval_s: int = 5
     metric_delay_s: tuple[int, int] = (60, 120)  # CloudWatch: a minute's datapoint is seen this late
     schedule_s: int = 60  # our Lambda's EventBridge schedule
     # MSK
@@ -68,6 +71,10 @@ class SimSettings:
             problems.append(f"start delay {low}..{high} s is not a range")
         if self.task_noise < 0 or self.partition_skew < 0:
             problems.append("task noise and partition skew cannot be negative")
+        if self.commit_interval_s < 1:
+            problems.append(f"commit interval must be at least 1 s (got {self.commit_interval_s})")
+        if self.lag_threshold is not None and self.lag_threshold < 1:
+            problems.append(f"lag threshold must be at least 1 message (got {self.lag_threshold})")
         if self.brokers % self.az_count:
             problems.append(f"brokers ({self.brokers}) must be a multiple of az_count ({self.az_count})")
         if problems:

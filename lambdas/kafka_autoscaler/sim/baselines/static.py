@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kafka_autoscaler.sim.baselines.oracle import tasks_for_rates
+from kafka_autoscaler.sim.baselines.clairvoyant import tasks_for_rates
 from kafka_autoscaler.sim.controller import Controller
 
 

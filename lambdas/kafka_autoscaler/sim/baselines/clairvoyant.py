@@ -1,7 +1,8 @@
-"""The oracle: knows the whole trace, the partition skew and the start-up delay in advance.
+"""Clairvoyant: knows the whole trace, the partition skew and the start-up delay in advance.
 
-Not a policy anyone can run; the lower bound the others are measured by. It plans
-the fewest tasks that keep every message's time lag within the target:
+Not a policy anyone can run, and not a lower bound either (that is bound.py): a
+feasible, cautious schedule that knows the future. It plans the fewest tasks that keep
+every message's time lag within the target with margins:
 - a message may wait up to half the target (the other half is kept for rebalance
   pauses), and a task is asked for the longest start-up delay plus a rebalance pause
   before it is needed; so the count at second t keeps up with the highest rate from
@@ -55,7 +56,7 @@ def plan(world: World) -> IntArray:
     return np.maximum(needed, settings.min_tasks)
 
 
-class Oracle(Controller):
+class Clairvoyant(Controller):
     def __init__(self, world: World) -> None:
         super().__init__(world)
         self.plan = plan(world)
