@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kafka_autoscaler.act.console import ConsoleNotifier
 from kafka_autoscaler.act.ecs import EcsServiceControl
 from kafka_autoscaler.act.msk import MskClusterControl
-from kafka_autoscaler.act.rebalancer_lambda import LambdaRebalancer
+from kafka_autoscaler.act.rebalancer_lambda import StepFunctionsRebalancer
 from kafka_autoscaler.act.sns import SnsNotifier
 from kafka_autoscaler.config import AuthMechanism, AutoscalerConfig, ClusterSettings, ConsumerBinding
 from kafka_autoscaler.model import Outcome, ScalerState
@@ -40,10 +40,12 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 STATE_TABLE_ENV = "STATE_TABLE_NAME"
 SNS_TOPIC_ENV = "SNS_TOPIC_ARN"
 REBALANCER_ENV = "REBALANCER_FUNCTION_NAME"
+REBALANCE_STATE_MACHINE_ENV = "REBALANCE_STATE_MACHINE_ARN"
 # Standard retries with backoff ride out throttling; short timeouts keep a tick inside its schedule.
 BOTO_CONFIG = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
 
@@ -59,13 +61,19 @@ class HandlerEnv:
     state_table_name: str
     sns_topic_arn: str
     rebalancer_function_name: str | None = None
+    rebalance_state_machine_arn: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> HandlerEnv:
         missing = [name for name in (STATE_TABLE_ENV, SNS_TOPIC_ENV) if not environ.get(name)]
         if missing:
             raise HandlerEnvError(f"environment variable(s) not set: {', '.join(missing)}")
-        return cls(environ[STATE_TABLE_ENV], environ[SNS_TOPIC_ENV], environ.get(REBALANCER_ENV) or None)
+        return cls(
+            environ[STATE_TABLE_ENV],
+            environ[SNS_TOPIC_ENV],
+            environ.get(REBALANCER_ENV) or None,
+            environ.get(REBALANCE_STATE_MACHINE_ENV) or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class AwsClients:
     cloudwatch: CloudWatchClient
     lambda_: LambdaClient
     secretsmanager: SecretsManagerClient
+    stepfunctions: SFNClient | None = None
 
     @classmethod
     def create(cls, region: str) -> AwsClients:
@@ -89,6 +98,7 @@ class AwsClients:
             cloudwatch=boto3.client("cloudwatch", region_name=region, config=BOTO_CONFIG),
             lambda_=boto3.client("lambda", region_name=region, config=BOTO_CONFIG),
             secretsmanager=boto3.client("secretsmanager", region_name=region, config=BOTO_CONFIG),
+            stepfunctions=boto3.client("stepfunctions", region_name=region, config=BOTO_CONFIG),
         )
 
 
@@ -200,7 +210,12 @@ def build_aws_ports(
             notifier=notifier or ConsoleNotifier(sys.stdout),
             state=ReadOnlyStateStore(state),
         )
-    rebalancer = env.rebalancer_function_name
+    state_machine = env.rebalance_state_machine_arn
+    rebalancer = (
+        StepFunctionsRebalancer(clients.stepfunctions, state_machine)
+        if state_machine and clients.stepfunctions is not None
+        else None
+    )
     return Ports(
         cluster=MskClusterReader(clients.kafka, cluster.arn),
         metrics=CloudWatchBrokerMetrics(clients.cloudwatch, cluster.name),
@@ -208,7 +223,7 @@ def build_aws_ports(
         services=EcsServiceReader(clients.ecs),
         cluster_control=MskClusterControl(clients.kafka, cluster.arn),
         service_control=EcsServiceControl(clients.ecs),
-        rebalancer=LambdaRebalancer(clients.lambda_, rebalancer) if rebalancer else None,
+        rebalancer=rebalancer,
         notifier=notifier or SnsNotifier(clients.sns, env.sns_topic_arn),
         state=state,
     )
