@@ -1,8 +1,14 @@
-"""Every functional test talks to moto or a Stubber, never to AWS: fake credentials and a region."""
+"""Every functional test talks to moto or a Stubber, never to AWS: fake credentials and a region; and
+every AWS call is recorded for the IAM contract."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from botocore.client import ClientCreator
+from iam_contract import CallRecorder
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +20,29 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_DEFAULT_REGION": "eu-west-1",
     }.items():
         monkeypatch.setenv(name, value)
+
+
+# The IAM contract (tests/iam_contract.py): every botocore client made during the functional tests
+# records the calls it makes; test_zz_iam_contract.py checks them against the synthesized policies.
+RECORDER = CallRecorder()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def record_aws_calls() -> Iterator[CallRecorder]:
+    original = ClientCreator.create_client
+
+    def create_client(self: ClientCreator, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        RECORDER.attach(client)
+        return client
+
+    ClientCreator.create_client = create_client  # type: ignore[method-assign]
+    try:
+        yield RECORDER
+    finally:
+        ClientCreator.create_client = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def name_recorded_calls(request: pytest.FixtureRequest) -> None:
+    RECORDER.test = request.node.nodeid

@@ -141,7 +141,7 @@ def test_moves_left_come_from_the_latest_step_output() -> None:
 
 def test_step_functions_unreachable_is_an_observe_error_and_a_refused_start_an_action_error() -> None:
     client = boto3.client("stepfunctions", region_name="eu-west-1", aws_access_key_id="t", aws_secret_access_key="t")
-    arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:m"
+    arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:KafkaAutoscaler-orders-rebalance"
     with Stubber(client) as stub:
         stub.add_client_error("list_executions", "AccessDeniedException", "not authorized")
         with pytest.raises(ObserveError, match="AccessDeniedException"):
