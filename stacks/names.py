@@ -10,6 +10,8 @@ from typing import Final
 
 from aws_cdk import Duration, aws_lambda, aws_logs
 
+from stacks.rebalance_definition import STEP_TIMEOUT_S
+
 # Lambda runtime and CPU. The dependencies are bundled for exactly this Python and architecture
 # (pip --python-version / --platform are derived from these two), so raise them together.
 RUNTIME: Final = aws_lambda.Runtime.PYTHON_3_12
@@ -52,10 +54,7 @@ SCALER_TIMEOUT: Final = Duration.seconds(60)
 SCALER_MEMORY_MB: Final = 512
 # Partition moves are long, but each step of the rebalance state machine is short: a submit step
 # watches its batch for 20 s (rebalance.service.SUBMIT_BUDGET_S); the rest is Kafka's connect time.
-REBALANCER_TIMEOUT: Final = Duration.minutes(2)
-# How long the state machine waits between polls of the moves, and how long a whole run may take.
-REBALANCE_POLL: Final = Duration.seconds(30)
-REBALANCE_RUN_TIMEOUT: Final = Duration.hours(24)
+REBALANCER_TIMEOUT: Final = Duration.seconds(STEP_TIMEOUT_S)
 # Step Functions' longest state machine name.
 MAX_STATE_MACHINE_NAME: Final = 80
 REBALANCER_MEMORY_MB: Final = 512

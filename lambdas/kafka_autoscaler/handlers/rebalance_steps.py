@@ -53,6 +53,7 @@ def _submit(event: Mapping[str, Any], run: RebalancerRuntime) -> dict[str, Any]:
         settings=run.settings,
         cpu=run.cpu,
         max_cpu_pct=run.config.brokers.rebalance_max_cpu_pct,
+        budget_s=run.submit_budget_s,
     )
 
 
