@@ -350,7 +350,12 @@ def submit_step(
     held = report is not None and report.stopped not in (None, TIME_IS_UP) and not report.in_flight
     done = result.status != "incomplete" or (report is not None and report.finished) or held
     status: StepStatus = "refused" if held else result.status
-    return _state(decision, status, result.message, done=done, moves_left=left, in_flight=in_flight)
+    message = result.message
+    if result.status == "balanced":
+        # Why: a submit step only runs after the plan found moves; nothing left now means the last
+        # ones ended while the workflow waited.
+        status, message = "complete", "all moves done; " + message.removeprefix("nothing to move; ")
+    return _state(decision, status, message, done=done, moves_left=left, in_flight=in_flight)
 
 
 def poll_step(
