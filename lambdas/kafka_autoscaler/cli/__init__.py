@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "bench",
     "backtest",
+    "doctor",
 )
 
 Handler = Callable[[argparse.Namespace], int]
