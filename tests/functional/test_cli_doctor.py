@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import kafka_autoscaler.cli.doctor as doctor_module
 import pytest
 import yaml
 from botocore.stub import Stubber
@@ -196,6 +197,7 @@ def test_the_command_prints_json_and_fails_on_any_fail(
     aws["stub"].add_client_error("describe_cluster_v2", "NotFoundException", "cluster not found", 404)
     made = DoctorClients(aws["kafka"], aws["cloudwatch"], aws["ecs"], aws["sns"], aws["secretsmanager"])
     monkeypatch.setattr(DoctorClients, "create", classmethod(lambda cls, region: made))
+    monkeypatch.setattr(doctor_module, "KafkaAdminConnector", lambda cluster, secrets: unreachable)
     code = main(["doctor", str(path), "--json"])
     checks = json.loads(capsys.readouterr().out)["checks"]
     assert code == 1
