@@ -198,3 +198,7 @@ class CallRecorder:
                 self.calls.append(Call(role, action, _resources(service, region, params), self.test))
 
         client.meta.events.register("before-parameter-build", record)  # every operation of this client
+
+
+# The one recorder of a test session: tests/functional/conftest.py attaches it to every client.
+RECORDER = CallRecorder()

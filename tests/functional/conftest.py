@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.client import ClientCreator
-from iam_contract import CallRecorder
+from iam_contract import RECORDER, CallRecorder
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,6 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # The IAM contract (tests/iam_contract.py): every botocore client made during the functional tests
 # records the calls it makes; test_zz_iam_contract.py checks them against the synthesized policies.
-RECORDER = CallRecorder()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RECORDER
-from iam_contract import Call, Statement, check, role_statements
+from iam_contract import RECORDER, Call, Statement, check, role_statements
 
 HERE = Path(__file__).parent
 ROLES = {"Scaler": "FunctionsScalerRole", "Rebalancer": "FunctionsRebalancerRole"}

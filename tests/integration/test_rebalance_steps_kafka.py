@@ -14,19 +14,26 @@ from typing import Any
 
 import kafka_autoscaler.handlers.rebalancer as rebalancer_runtime
 import pytest
+import test_rebalance_kafka
 from asl_runner import REBALANCE as DEFINITION
 from asl_runner import Run, run_definition
 from builders import config
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import KafkaAdminClient
 from kafka_autoscaler.handlers.rebalance_steps import handler
 from kafka_autoscaler.local.cluster import LocalKafkaCluster
 from kafka_autoscaler.model import Action, Decision, Reason, Target
 from kafka_autoscaler.rebalance.executor import ExecutorSettings
 from kafka_autoscaler.rebalance.layout import read_layout
 from kafka_autoscaler.rebalance.placement import replica_counts
-from test_rebalance_kafka import PARTITIONS, TOPICS, Ledger, assert_balanced, read_everything, throttle_settings
+from test_rebalance_kafka import PARTITIONS, Ledger, assert_balanced, read_everything, throttle_settings
 
 pytestmark = pytest.mark.integration
+
+# The module's own cluster, admin client and produced records, made as test_rebalance_kafka makes them
+# (module-scoped fixtures: set up anew for this module).
+cluster = test_rebalance_kafka.cluster
+admin = test_rebalance_kafka.admin
+ledger = test_rebalance_kafka.ledger
 
 # Two moves at a time, copied at 300 kB/s per broker: each batch takes a few seconds, so a run takes
 # many submit steps of 1 s and waits of 0.5 s (30 s in AWS).
@@ -41,29 +48,6 @@ class Context:
     function_name: str = "rebalance-steps"
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:rebalance-steps"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalKafkaCluster]:
-    with LocalKafkaCluster() as kafka:
-        kafka.start(brokers=3)
-        yield kafka
-
-
-@pytest.fixture(scope="module")
-def admin(cluster: LocalKafkaCluster) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers, request_timeout_ms=30_000)
-    client.create_topics([NewTopic(t, num_partitions=PARTITIONS, replication_factor=2) for t in TOPICS])
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def ledger(cluster: LocalKafkaCluster, admin: KafkaAdminClient) -> Ledger:
-    book = Ledger()
-    book.produce(cluster.bootstrap_servers, "before", 3000)  # about 3 MB
-    assert not book.errors
-    return book
 
 
 @pytest.fixture
