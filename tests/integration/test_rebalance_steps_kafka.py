@@ -35,9 +35,9 @@ cluster = test_rebalance_kafka.cluster
 admin = test_rebalance_kafka.admin
 ledger = test_rebalance_kafka.ledger
 
-# Two moves at a time, copied at 300 kB/s per broker: each batch takes a few seconds, so a run takes
+# Two moves at a time, copied at 150 kB/s per broker: each batch takes a few seconds, so a run takes
 # many submit steps of 1 s and waits of 0.5 s (30 s in AWS).
-SLOW = ExecutorSettings(max_in_flight=2, poll_interval_s=0.2, throttle_bytes_per_s=300_000)
+SLOW = ExecutorSettings(max_in_flight=2, poll_interval_s=0.2, throttle_bytes_per_s=150_000)
 STEP_BUDGET_S = 1.0
 WAIT_S = 0.5
 

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 STATE_TABLE_ENV = "STATE_TABLE_NAME"
 SNS_TOPIC_ENV = "SNS_TOPIC_ARN"
-REBALANCER_ENV = "REBALANCER_FUNCTION_NAME"
 REBALANCE_STATE_MACHINE_ENV = "REBALANCE_STATE_MACHINE_ARN"
 # Standard retries with backoff ride out throttling; short timeouts keep a tick inside its schedule.
 BOTO_CONFIG = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
@@ -60,7 +59,6 @@ class HandlerEnv:
 
     state_table_name: str
     sns_topic_arn: str
-    rebalancer_function_name: str | None = None
     rebalance_state_machine_arn: str | None = None
 
     @classmethod
@@ -71,7 +69,6 @@ class HandlerEnv:
         return cls(
             environ[STATE_TABLE_ENV],
             environ[SNS_TOPIC_ENV],
-            environ.get(REBALANCER_ENV) or None,
             environ.get(REBALANCE_STATE_MACHINE_ENV) or None,
         )
 
