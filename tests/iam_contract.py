@@ -121,7 +121,9 @@ def role_statements(template: Mapping[str, Any], role_prefix: str, region: str) 
 
 
 def check(
-    calls: Iterable[Call], statements: Mapping[str, list[Statement]], other_configurations: Mapping[str, str] = {}
+    calls: Iterable[Call],
+    statements: Mapping[str, list[Statement]],
+    other_configurations: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Problems both ways: calls no statement allows, statement actions no call used.
 
@@ -131,7 +133,7 @@ def check(
     problems: list[str] = []
     used: set[tuple[str, str, str]] = set()
     for call in calls:
-        if any(call.test.startswith(prefix) for prefix in other_configurations):
+        if any(call.test.startswith(prefix) for prefix in other_configurations or {}):
             continue
         granted = statements.get(call.role, [])
         for resource in call.resources or (None,):

@@ -4,6 +4,7 @@ and its runtime (the CPU guard, the clients)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +187,30 @@ def test_high_cpu_is_refused_with_the_reason_and_nothing_moves(install: Any) -> 
     assert run.output["status"] == "refused"
     assert "broker CPU is 91.0%, above the 70% limit" in run.output["message"]
     assert kafka.log == []
+
+
+def test_cpu_rising_after_the_plan_ends_the_run_refused_with_nothing_started(
+    install: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan saw 40 %; by the first submit the brokers are at 95 %: nothing starts, the run ends."""
+    kafka = scaled_out()
+    install(kafka)
+    probe = {"calls": 0}
+
+    def cpu() -> float:
+        probe["calls"] += 1
+        return 40.0 if probe["calls"] == 1 else 95.0
+
+    current = rebalancer_lambda.runtime()
+    monkeypatch.setattr(rebalancer_lambda, "RUNTIME_FACTORY", lambda: dataclasses.replace(current, cpu=cpu))
+    rebalancer_lambda.runtime.cache_clear()
+
+    run = execute(REBALANCE.as_dict())
+
+    assert run.visited[:4] == ["Plan", "Planned", "Submit", "Submitted"]
+    assert run.output["status"] == "refused"
+    assert "broker CPU is 95.0%" in run.output["message"]
+    assert not [entry for entry in kafka.log if entry[0] == "reassign"]
 
 
 def test_cruise_control_gets_the_decision_when_configured(install: Any) -> None:
