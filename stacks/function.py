@@ -1,4 +1,5 @@
-"""The two Lambda functions: the scaler (one tick per invocation) and the rebalancer (partition moves)."""
+"""The two Lambda functions: the scaler (one tick per invocation) and the rebalancer (the rebalance
+state machine's steps). Both trace to X-Ray."""
 
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ class AutoscalerFunction(Construct):
         handler: str,
         timeout: Duration,
         memory_mb: int,
-        max_event_age: Duration,
-        retry_attempts: int,
         description: str,
+        max_event_age: Duration | None = None,
+        retry_attempts: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -57,6 +58,7 @@ class AutoscalerFunction(Construct):
         )
         permissions.attach(self.role, [permissions.log_statement(self.log_group)])
         permissions.attach(self.role, permissions.network_statements(config, network))
+        permissions.attach(self.role, [permissions.tracing_statement()])
         self.function = aws_lambda.Function(
             self,
             "Function",
@@ -85,6 +87,9 @@ class AutoscalerFunction(Construct):
         cfn_function.vpc_config = aws_lambda.CfnFunction.VpcConfigProperty(
             subnet_ids=network.subnet_ids, security_group_ids=network.security_group_ids
         )
+        # Active tracing for Powertools' Tracer. Set here rather than with `tracing=`, which would add
+        # its own unnamed X-Ray statement; the role has the named one (permissions.tracing_statement).
+        cfn_function.tracing_config = aws_lambda.CfnFunction.TracingConfigProperty(mode="Active")
         # The function must wait for its policy: Lambda creates the network interfaces with it. CDK
         # also lists the role, which the Role attribute already implies (cfn-lint W3005): drop that.
         policy = self.role.node.find_child("DefaultPolicy").node.default_child
@@ -134,10 +139,6 @@ class Functions(Construct):
             handler=names.REBALANCER_HANDLER,
             timeout=names.REBALANCER_TIMEOUT,
             memory_mb=names.REBALANCER_MEMORY_MB,
-            # A failed run is retried (Lambda's default of 2): it resumes from what Kafka reports. An
-            # event waits out a move already running (concurrency 1), not longer.
-            max_event_age=names.REBALANCER_TIMEOUT.plus(Duration.minutes(5)),
-            retry_attempts=2,
-            description=f"kafka-autoscaler rebalancer for MSK cluster {config.cluster.name}",
+            # Called synchronously by the rebalance state machine, which retries a failed step itself.
+            description=f"kafka-autoscaler rebalance steps for MSK cluster {config.cluster.name}",
         )
-        self.scaler.add_environment(names.ENV_REBALANCER, self.rebalancer.function.function_name)

@@ -38,10 +38,15 @@ def broker_cpu(cluster_name: str, broker_id: int, period: Duration = ONE_MINUTE)
     )
 
 
-def broker_disk_used(cluster_name: str, broker_id: int, period: Duration) -> cloudwatch.Metric:
-    """KafkaDataLogsDiskUsed (percent of the data volume in use) of one broker."""
-    dimensions = {names.MSK_CLUSTER_DIMENSION: cluster_name, names.MSK_BROKER_DIMENSION: str(broker_id)}
-    return _msk("KafkaDataLogsDiskUsed", dimensions, "Maximum", period).with_(label=f"broker {broker_id}")
+def per_broker(cluster_name: str, metric_name: str, function: str, period: Duration) -> cloudwatch.MathExpression:
+    """A Metrics Insights query: `function(metric_name)` of each broker of the cluster, one series per
+    "Broker ID", whichever brokers exist now."""
+    schema = f'SCHEMA("{names.MSK_NAMESPACE}", "{names.MSK_BROKER_DIMENSION}", "{names.MSK_CLUSTER_DIMENSION}")'
+    query = (
+        f"SELECT {function}({metric_name}) FROM {schema} "
+        f'WHERE "{names.MSK_CLUSTER_DIMENSION}" = \'{cluster_name}\' GROUP BY "{names.MSK_BROKER_DIMENSION}"'
+    )
+    return cloudwatch.MathExpression(expression=query, using_metrics={}, label=metric_name, period=period)
 
 
 def _group_topic(cluster_name: str, group_id: str, topic: str) -> dict[str, str]:

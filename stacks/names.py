@@ -10,6 +10,8 @@ from typing import Final
 
 from aws_cdk import Duration, aws_lambda, aws_logs
 
+from stacks.rebalance_definition import STEP_TIMEOUT_S
+
 # Lambda runtime and CPU. The dependencies are bundled for exactly this Python and architecture
 # (pip --python-version / --platform are derived from these two), so raise them together.
 RUNTIME: Final = aws_lambda.Runtime.PYTHON_3_12
@@ -17,7 +19,7 @@ ARCHITECTURE: Final = aws_lambda.Architecture.ARM_64
 PIP_PLATFORM: Final = "manylinux2014_aarch64"
 
 SCALER_HANDLER: Final = "kafka_autoscaler.handlers.scaler.handler"
-REBALANCER_HANDLER: Final = "kafka_autoscaler.handlers.rebalancer.handler"
+REBALANCER_HANDLER: Final = "kafka_autoscaler.handlers.rebalance_steps.handler"
 
 # The configuration travels inside the code asset, at its root, under this name.
 CONFIG_FILE_NAME: Final = "autoscaler.yaml"
@@ -26,7 +28,7 @@ CONFIG_FILE_NAME: Final = "autoscaler.yaml"
 ENV_CONFIG_FILE: Final = "AUTOSCALER_CONFIG_FILE"
 ENV_STATE_TABLE: Final = "STATE_TABLE_NAME"
 ENV_TOPIC_ARN: Final = "SNS_TOPIC_ARN"
-ENV_REBALANCER: Final = "REBALANCER_FUNCTION_NAME"
+ENV_REBALANCE_STATE_MACHINE: Final = "REBALANCE_STATE_MACHINE_ARN"
 ENV_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
 SERVICE_NAME: Final = "kafka-autoscaler"
@@ -50,8 +52,11 @@ MSK_TOPIC_DIMENSION: Final = "Topic"
 
 SCALER_TIMEOUT: Final = Duration.seconds(60)
 SCALER_MEMORY_MB: Final = 512
-# Partition moves are long: the rebalancer may run for Lambda's maximum.
-REBALANCER_TIMEOUT: Final = Duration.minutes(15)
+# Partition moves are long, but each step of the rebalance state machine is short: a submit step
+# watches its batch for 20 s (rebalance.service.SUBMIT_BUDGET_S); the rest is Kafka's connect time.
+REBALANCER_TIMEOUT: Final = Duration.seconds(STEP_TIMEOUT_S)
+# Step Functions' longest state machine name.
+MAX_STATE_MACHINE_NAME: Final = 80
 REBALANCER_MEMORY_MB: Final = 512
 # One tick at a time; the state store's lease is the second guard.
 RESERVED_CONCURRENCY: Final = 1

@@ -71,7 +71,15 @@ WILDCARD_REASONS: Final = {
     "when deploying. Subnets and security groups are the configured ones.",
     "ManageInterfaces": "Lambda manages the function's network interfaces at run time; their IDs are not known "
     "when deploying.",
+    "Tracing": "xray:PutTraceSegments and PutTelemetryRecords have no resource-level permissions: AWS accepts only *.",
+    "RebalanceExecutions": "The executions of the one rebalance state machine: their names are chosen per run "
+    "(the idempotency key), so only the state machine's part of the ARN is known when deploying.",
+    "DeliverLogs": "CloudWatch Logs log delivery for Step Functions (CreateLogDelivery and the others) has no "
+    "resource-level permissions: AWS accepts only *.",
 }
+# The rebalance state machine's executions, for the scaler to start and follow.
+STATE_MACHINE_START: Final = ("states:StartExecution", "states:ListExecutions")
+STATE_MACHINE_EXECUTIONS: Final = ("states:DescribeExecution", "states:GetExecutionHistory")
 
 
 class UnexplainedWildcardError(Exception):
@@ -108,6 +116,17 @@ class ClusterArns:
     def ec2(self, kind: str, resource_id: str) -> str:
         return f"arn:{self.partition}:ec2:{self.region}:{self.account}:{kind}/{resource_id}"
 
+    def alarms(self, name_prefix: str) -> str:
+        """Every alarm named `name_prefix`...: with `<stack name>/`, exactly that stack's alarms (a stack
+        name cannot hold "/")."""
+        return f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:{name_prefix}*"
+
+    def state_machine(self, name: str) -> str:
+        return f"arn:{self.partition}:states:{self.region}:{self.account}:stateMachine:{name}"
+
+    def executions(self, state_machine_name: str) -> str:
+        return f"arn:{self.partition}:states:{self.region}:{self.account}:execution:{state_machine_name}:*"
+
     def ecs_service(self, cluster: str, service: str) -> str:
         return f"arn:{self.partition}:ecs:{self.region}:{self.account}:service/{cluster}/{service}"
 
@@ -130,7 +149,9 @@ def _metric_actions(config: AutoscalerConfig) -> list[str]:
     return ["cloudwatch:GetMetricData"]
 
 
-def scaler_statements(config: AutoscalerConfig, *, table_arn: str, rebalancer_arn: str) -> list[iam.PolicyStatement]:
+def scaler_statements(
+    config: AutoscalerConfig, *, table_arn: str, state_machine_name: str
+) -> list[iam.PolicyStatement]:
     """What one tick reads and changes: MSK, Kafka offsets, ECS services, metrics, state, the rebalancer."""
     arns = ClusterArns.parse(config.cluster.arn)
     msk_actions = list(MSK_READ_ACTIONS)
@@ -165,7 +186,8 @@ def scaler_statements(config: AutoscalerConfig, *, table_arn: str, rebalancer_ar
     return [
         *statements,
         _statement("StateTable", TABLE_ACTIONS, [table_arn]),
-        _statement("StartRebalance", ["lambda:InvokeFunction"], [rebalancer_arn]),
+        _statement("StartRebalance", STATE_MACHINE_START, [arns.state_machine(state_machine_name)]),
+        _statement("RebalanceExecutions", STATE_MACHINE_EXECUTIONS, [arns.executions(state_machine_name)]),
         _statement("ReadMetrics", _metric_actions(config), ["*"]),
         *_secret_statements(config, arns),
     ]
@@ -233,6 +255,41 @@ def network_statements(config: AutoscalerConfig, network: Network) -> list[iam.P
             [interfaces],
         ),
         _statement("DescribeNetwork", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], ["*"]),
+    ]
+
+
+def tracing_statement() -> iam.PolicyStatement:
+    """Send trace segments to X-Ray (active tracing), in place of the unnamed statement CDK would add."""
+    return _statement("Tracing", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
+
+
+def state_machine_statements(steps_function_arn: str) -> list[iam.PolicyStatement]:
+    """What the rebalance state machine needs: call its steps function, trace, and deliver its logs.
+
+    The log delivery actions are the ones the Step Functions guide lists for logging to CloudWatch Logs
+    (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+    """
+    return [
+        _statement("InvokeSteps", ["lambda:InvokeFunction"], [steps_function_arn]),
+        _statement(
+            "Tracing",
+            ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"],
+            ["*"],
+        ),
+        _statement(
+            "DeliverLogs",
+            [
+                "logs:CreateLogDelivery",
+                "logs:GetLogDelivery",
+                "logs:UpdateLogDelivery",
+                "logs:DeleteLogDelivery",
+                "logs:ListLogDeliveries",
+                "logs:PutResourcePolicy",
+                "logs:DescribeResourcePolicies",
+                "logs:DescribeLogGroups",
+            ],
+            ["*"],
+        ),
     ]
 
 

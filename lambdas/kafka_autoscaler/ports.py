@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from kafka_autoscaler.advice.facts import ClusterFacts
 from kafka_autoscaler.config import ConsumerBinding
@@ -132,6 +132,13 @@ class Rebalancer(Protocol):
     def start(self, decision: Decision) -> str:
         """Start (or resume) a rebalance or a drain; returns a short detail."""
         ...
+
+
+@runtime_checkable
+class RebalanceProblemReporter(Protocol):
+    """A Rebalancer that also tells why its last run failed (Step Functions), for the tick's problems."""
+
+    def last_problem(self) -> str | None: ...
 
 
 class Notifier(Protocol):

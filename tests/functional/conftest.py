@@ -1,4 +1,5 @@
-"""Every functional test talks to moto or a Stubber, never to AWS: fake credentials and a region."""
+"""Every functional test talks to moto or a Stubber, never to AWS: fake credentials and a region; and
+every AWS call is recorded for the IAM contract."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import ClientCreator
 from botocore.stub import Stubber
+from iam_contract import RECORDER, CallRecorder
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +33,28 @@ def kafka() -> Iterator[tuple[Any, Stubber]]:
     with Stubber(client) as stub:
         yield client, stub
         stub.assert_no_pending_responses()
+
+
+# The IAM contract (tests/iam_contract.py): every botocore client made during the functional tests
+# records the calls it makes; test_zz_iam_contract.py checks them against the synthesized policies.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def record_aws_calls() -> Iterator[CallRecorder]:
+    original = ClientCreator.create_client
+
+    def create_client(self: ClientCreator, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        RECORDER.attach(client)
+        return client
+
+    ClientCreator.create_client = create_client  # type: ignore[method-assign]
+    try:
+        yield RECORDER
+    finally:
+        ClientCreator.create_client = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def name_recorded_calls(request: pytest.FixtureRequest) -> None:
+    RECORDER.test = request.node.nodeid

@@ -99,10 +99,12 @@ def test_the_runtime_is_built_once_per_container(environment: Path, monkeypatch:
     assert len(built) == 1 and built[0].consumers[0].group_id == "orders-processor"
 
 
-def test_the_rebalancer_function_is_optional() -> None:
-    environ = {"STATE_TABLE_NAME": TABLE, "SNS_TOPIC_ARN": TOPIC, "REBALANCER_FUNCTION_NAME": "rebalancer"}
-    assert HandlerEnv.from_environ(environ).rebalancer_function_name == "rebalancer"
-    assert HandlerEnv.from_environ(environ | {"REBALANCER_FUNCTION_NAME": ""}).rebalancer_function_name is None
+def test_the_rebalance_state_machine_is_optional() -> None:
+    machine = "arn:aws:states:eu-west-1:123456789012:stateMachine:KafkaAutoscaler-orders-rebalance"
+    environ = {"STATE_TABLE_NAME": TABLE, "SNS_TOPIC_ARN": TOPIC, "REBALANCE_STATE_MACHINE_ARN": machine}
+    assert HandlerEnv.from_environ(environ).rebalance_state_machine_arn == machine
+    empty = environ | {"REBALANCE_STATE_MACHINE_ARN": ""}
+    assert HandlerEnv.from_environ(empty).rebalance_state_machine_arn is None
 
 
 def test_read_only_ports_change_nothing_and_write_nothing(environment: Path) -> None:

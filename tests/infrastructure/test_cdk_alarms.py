@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from cdk_support import Synthesized
 
-from stacks.alarms import MAX_ALARM_NAME, alarm_name, evaluation_for
+from stacks.alarms import INSIGHTS_RANGE_S, MAX_ALARM_NAME, alarm_name, evaluation_for
 
 pytestmark = pytest.mark.infrastructure
 
 PREFIX = "KafkaAutoscaler-orders/"
+HEALTH = {f"{PREFIX}health/{name}" for name in ("scaler-errors", "rebalancer-errors", "rebalance-failed")}
 
 
 def alarms(synth: Synthesized) -> dict[str, dict[str, Any]]:
@@ -32,39 +33,52 @@ def dimensions(stat: dict[str, Any]) -> dict[str, str]:
     return {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
 
 
-def test_one_alarm_per_broker_and_group_for_the_policies_that_are_on(example: Synthesized) -> None:
-    names = set(alarms(example))
-    brokers = range(1, 13)  # max_brokers: 12
-    assert names == {
-        *(f"{PREFIX}cpu/broker-{b}" for b in brokers),
-        *(f"{PREFIX}disk/broker-{b}" for b in brokers),
+def test_one_alarm_per_kind_and_group_for_the_policies_that_are_on(example: Synthesized) -> None:
+    assert set(alarms(example)) == {
+        f"{PREFIX}cpu/brokers",
+        f"{PREFIX}disk/brokers",
         f"{PREFIX}lag/orders-processor",
         f"{PREFIX}lag/audit-archiver",
-        "KafkaAutoscaler-orders-scaler-errors",
+        *HEALTH,
     }
 
 
-def test_broker_cpu_alarm_adds_user_and_system_cpu_over_the_window(example: Synthesized) -> None:
-    cpu = alarms(example)[f"{PREFIX}cpu/broker-7"]
-    assert returned_expression(cpu) == "user7 + system7"
-    stats = metric_stats(cpu)
-    assert sorted(s["Metric"]["MetricName"] for s in stats) == ["CpuSystem", "CpuUser"]
-    for stat in stats:
-        assert stat["Metric"]["Namespace"] == "AWS/Kafka"
-        assert dimensions(stat) == {"Cluster Name": "orders", "Broker ID": "7"}
-        assert stat["Period"] == 60
-    assert cpu["Threshold"] == 60  # brokers.cpu_target_pct
+def insights_query(properties: dict[str, Any]) -> tuple[str, int]:
+    (query,) = properties["Metrics"]
+    assert query["ReturnData"] is True
+    return str(query["Expression"]), int(query["Period"])
+
+
+def test_broker_cpu_alarm_is_one_query_over_every_broker_of_the_cluster(example: Synthesized) -> None:
+    """Metrics Insights, grouped by broker: a broker added later (any ID) is watched without a redeploy."""
+    cpu = alarms(example)[f"{PREFIX}cpu/brokers"]
+    query, period = insights_query(cpu)
+    assert query == (
+        'SELECT AVG(CpuIdle) FROM SCHEMA("AWS/Kafka", "Broker ID", "Cluster Name") '
+        'WHERE "Cluster Name" = \'orders\' GROUP BY "Broker ID"'
+    )
+    assert period == 60
+    assert cpu["Threshold"] == 40  # idle below 100 - brokers.cpu_target_pct (60)
+    assert cpu["ComparisonOperator"] == "LessThanThreshold"
     assert cpu["EvaluationPeriods"] == cpu["DatapointsToAlarm"] == 15  # cpu_window_s 900 at one minute
-    assert cpu["ComparisonOperator"] == "GreaterThanThreshold"
     assert cpu["TreatMissingData"] == "notBreaching"
 
 
-def test_disk_alarm_at_the_configured_use(example: Synthesized) -> None:
-    disk = alarms(example)[f"{PREFIX}disk/broker-3"]
-    (stat,) = metric_stats(disk)
-    assert stat["Metric"]["MetricName"] == "KafkaDataLogsDiskUsed"
-    assert dimensions(stat) == {"Cluster Name": "orders", "Broker ID": "3"}
+def test_disk_alarm_at_the_configured_use_on_every_broker(example: Synthesized) -> None:
+    disk = alarms(example)[f"{PREFIX}disk/brokers"]
+    query, period = insights_query(disk)
+    assert query.startswith('SELECT MAX(KafkaDataLogsDiskUsed) FROM SCHEMA("AWS/Kafka", "Broker ID", "Cluster Name")')
+    assert query.endswith('GROUP BY "Broker ID"')
+    assert period == 300
     assert disk["Threshold"] == 85  # storage.alarm_used_pct
+    assert disk["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+@pytest.mark.parametrize(("window_s", "periods"), [(900, 15), (3 * 3600, 36), (6 * 3600, 36)])
+def test_insights_alarms_evaluate_within_the_three_hours_cloudwatch_allows(window_s: int, periods: int) -> None:
+    period, count = evaluation_for(window_s, INSIGHTS_RANGE_S)
+    assert count == periods
+    assert period.to_seconds() * count <= INSIGHTS_RANGE_S
 
 
 def test_lag_alarms_use_msk_lag_per_group_and_topic(example: Synthesized) -> None:
@@ -109,28 +123,60 @@ def test_every_alarm_notifies_the_topic_and_nothing_else(synth_name: str, reques
         assert "InsufficientDataActions" not in properties
 
 
-def test_one_rule_starts_the_scaler_on_these_alarms_only(example: Synthesized) -> None:
+def test_one_rule_starts_the_scaler_on_the_scaling_alarms_only(example: Synthesized) -> None:
     rules = [
         r["Properties"] for r in example.resources("AWS::Events::Rule").values() if "EventPattern" in r["Properties"]
     ]
     (rule,) = rules
+    prefixes = [f"{PREFIX}cpu/", f"{PREFIX}disk/", f"{PREFIX}lag/"]
     assert rule["EventPattern"] == {
         "source": ["aws.cloudwatch"],
         "detail-type": ["CloudWatch Alarm State Change"],
-        "detail": {"alarmName": [{"prefix": PREFIX}], "state": {"value": ["ALARM"]}},
+        "detail": {"alarmName": [{"prefix": p} for p in prefixes], "state": {"value": ["ALARM"]}},
     }
     (target,) = rule["Targets"]
     assert target["Arn"]["Fn::GetAtt"][0].startswith("FunctionsScalerFunction")
-    started = {name for name in alarms(example) if name.startswith(PREFIX)}
-    assert len(started) == 26
-    # The scaler's own failure alarm must not start the scaler.
-    assert not "KafkaAutoscaler-orders-scaler-errors".startswith(PREFIX)
+    started = {name for name in alarms(example) if any(name.startswith(p) for p in prefixes)}
+    assert started == set(alarms(example)) - HEALTH
+    # The autoscaler's own health alarms must not start the scaler.
+    assert not [name for name in HEALTH if any(name.startswith(p) for p in prefixes)]
 
 
 def test_scaler_failing_three_ticks_in_a_row_is_told(example: Synthesized) -> None:
-    errors = alarms(example)["KafkaAutoscaler-orders-scaler-errors"]
+    errors = alarms(example)[f"{PREFIX}health/scaler-errors"]
     assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
     assert (errors["Threshold"], errors["EvaluationPeriods"], errors["Period"]) == (1, 3, 60)
+    assert errors["Dimensions"][0]["Value"]["Ref"].startswith("FunctionsScalerFunction")
+
+
+def test_rebalance_steps_failing_again_and_again_are_told(example: Synthesized) -> None:
+    errors = alarms(example)[f"{PREFIX}health/rebalancer-errors"]
+    assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert (errors["Threshold"], errors["EvaluationPeriods"], errors["Period"]) == (3, 1, 900)
+    assert errors["Dimensions"][0]["Value"]["Ref"].startswith("FunctionsRebalancerFunction")
+
+
+def test_a_failed_timed_out_or_aborted_rebalance_is_told(example: Synthesized) -> None:
+    failed = alarms(example)[f"{PREFIX}health/rebalance-failed"]
+    assert returned_expression(failed) == "failed + timedout + aborted"
+    stats = metric_stats(failed)
+    assert sorted(s["Metric"]["MetricName"] for s in stats) == [
+        "ExecutionsAborted",
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+    ]
+    for stat in stats:
+        assert stat["Metric"]["Namespace"] == "AWS/States"
+        (dimension,) = stat["Metric"]["Dimensions"]
+        assert dimension["Name"] == "StateMachineArn"
+        assert dimension["Value"] == {"Fn::GetAtt": [state_machine_id(example), "Arn"]}
+        assert stat["Stat"] == "Sum"
+    assert (failed["Threshold"], failed["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+def state_machine_id(synth: Synthesized) -> str:
+    (logical_id,) = synth.resources("AWS::StepFunctions::StateMachine")
+    return str(logical_id)
 
 
 @pytest.mark.parametrize(

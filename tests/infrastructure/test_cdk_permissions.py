@@ -36,19 +36,30 @@ NETWORK = {
 }
 TABLE_ACTIONS = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]
 # Where AWS offers no narrower resource than "*".
-STAR_ALLOWED = {"ReadMetrics", "DescribeNetwork", "ScramSecretKey", "ReadScalableTargets", "SteerScalableTargets"}
+STAR_ALLOWED = {
+    "ReadMetrics",
+    "DescribeNetwork",
+    "ScramSecretKey",
+    "ReadScalableTargets",
+    "SteerScalableTargets",
+    "Tracing",
+    "DeliverLogs",
+}
+TRACING = (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"])
+STATES = "arn:aws:states:eu-west-1:123456789012"
+STATE_MACHINE = f"{STATES}:stateMachine:KafkaAutoscaler-orders-rebalance"
 
 
 def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def statements(synth: Synthesized, role: str) -> dict[str, tuple[list[str], list[Any]]]:
-    """sid -> (sorted actions, resources) of the role's policy; "Scaler" or "Rebalancer"."""
+def statements(synth: Synthesized, role: str, prefix: str = "") -> dict[str, tuple[list[str], list[Any]]]:
+    """sid -> (sorted actions, resources) of the role's policy; "Scaler" or "Rebalancer" (or a prefix)."""
     policies = [
         resource
         for logical_id, resource in synth.resources("AWS::IAM::Policy").items()
-        if logical_id.startswith(f"Functions{role}Role")
+        if logical_id.startswith(prefix or f"Functions{role}Role")
     ]
     assert len(policies) == 1
     found: dict[str, tuple[list[str], list[Any]]] = {}
@@ -68,7 +79,6 @@ def test_scaler_statements_are_exactly_what_a_tick_needs(example: Synthesized) -
     table = logical_id(example, "AWS::DynamoDB::Table", "State")
     topic = logical_id(example, "AWS::SNS::Topic", "Notifications")
     key = logical_id(example, "AWS::KMS::Key", "Notifications")
-    rebalancer = logical_id(example, "AWS::Lambda::Function", "FunctionsRebalancer")
     logs = logical_id(example, "AWS::Logs::LogGroup", "FunctionsScaler")
     assert statements(example, "Scaler") == {
         "WriteLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [{"Fn::GetAtt": [logs, "Arn"]}]),
@@ -101,9 +111,14 @@ def test_scaler_statements_are_exactly_what_a_tick_needs(example: Synthesized) -
             ],
         ),
         "StateTable": (TABLE_ACTIONS, [{"Fn::GetAtt": [table, "Arn"]}]),
-        "StartRebalance": (["lambda:InvokeFunction"], [{"Fn::GetAtt": [rebalancer, "Arn"]}]),
+        "StartRebalance": (["states:ListExecutions", "states:StartExecution"], [STATE_MACHINE]),
+        "RebalanceExecutions": (
+            ["states:DescribeExecution", "states:GetExecutionHistory"],
+            [f"{STATES}:execution:KafkaAutoscaler-orders-rebalance:*"],
+        ),
         "ReadMetrics": (["cloudwatch:GetMetricData"], ["*"]),
         "ReadScalableTargets": (["application-autoscaling:DescribeScalableTargets"], ["*"]),
+        "Tracing": TRACING,
     }
 
 
@@ -137,7 +152,22 @@ def test_rebalancer_may_move_partitions_but_not_scale(example: Synthesized) -> N
     for sid, statement in NETWORK.items():
         assert found[sid] == statement
     # Nothing else: no scaling, no state, no topic, no invocation.
-    assert sorted(found) == sorted(["WriteLogs", *NETWORK, "MskCluster", "KafkaCluster", "KafkaTopics", "ReadMetrics"])
+    assert found["Tracing"] == TRACING
+    assert sorted(found) == sorted(
+        ["WriteLogs", *NETWORK, "Tracing", "MskCluster", "KafkaCluster", "KafkaTopics", "ReadMetrics"]
+    )
+
+
+def test_state_machine_may_only_call_its_steps_trace_and_log(example: Synthesized) -> None:
+    steps = logical_id(example, "AWS::Lambda::Function", "FunctionsRebalancer")
+    found = statements(example, "StateMachine", prefix="RebalanceRole")
+    assert found["InvokeSteps"] == (["lambda:InvokeFunction"], [{"Fn::GetAtt": [steps, "Arn"]}])
+    assert found["Tracing"][1] == found["DeliverLogs"][1] == ["*"]
+    assert sorted(found) == ["DeliverLogs", "InvokeSteps", "Tracing"]
+    (role,) = [r for name, r in example.resources("AWS::IAM::Role").items() if name.startswith("RebalanceRole")]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}}
+    ]
 
 
 @pytest.mark.parametrize("role", ["Scaler", "Rebalancer"])
@@ -152,10 +182,11 @@ def test_no_wildcard_action_and_star_resource_only_where_aws_allows_nothing_else
 
 
 def test_no_role_has_a_managed_policy(example: Synthesized) -> None:
-    for resource in example.resources("AWS::IAM::Role").values():
+    for name, resource in example.resources("AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in resource["Properties"]
+        service = "states.amazonaws.com" if name.startswith("Rebalance") else "lambda.amazonaws.com"
         assert resource["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
-            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": service}}
         ]
 
 
@@ -187,18 +218,43 @@ def test_configuration_narrows_and_widens_the_scaler(example: Synthesized, varia
     }
 
 
-def test_key_policy_lets_alarms_and_the_scaler_use_the_key(example: Synthesized) -> None:
+ALARMS_OF_THE_STACK = {
+    "StringEquals": {"aws:SourceAccount": "123456789012"},
+    "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:KafkaAutoscaler-orders/*"},
+}
+
+
+def test_key_policy_lets_this_stacks_alarms_use_the_key_and_names_no_role(example: Synthesized) -> None:
+    """The scaler's role gets the key through its own policy; a key policy naming a role of the same
+    deployment can fail it with MalformedPolicyDocumentException."""
     key = next(iter(example.resources("AWS::KMS::Key").values()))
     policy = key["Properties"]["KeyPolicy"]["Statement"]
     (alarms,) = [s for s in policy if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert sorted(alarms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
-    roles = {
-        s["Principal"]["AWS"]["Fn::GetAtt"][0]
-        for s in policy
-        if isinstance(s.get("Principal", {}).get("AWS"), dict) and "Fn::GetAtt" in s["Principal"]["AWS"]
-    }
-    assert roles == {logical_id(example, "AWS::IAM::Role", "FunctionsScalerRole")}
+    assert alarms["Condition"] == ALARMS_OF_THE_STACK
+    principals = [s["Principal"] for s in policy]
+    assert not [p for p in principals if isinstance(p.get("AWS"), dict) and "Fn::GetAtt" in p["AWS"]]
+    # What remains is CDK's account statement, which lets IAM policies grant the key.
+    (account,) = [p for p in principals if "AWS" in p]
+    assert "root" in str(account["AWS"])
+
+
+def test_topic_policy_lets_this_stacks_alarms_publish_and_keeps_tls_only(example: Synthesized) -> None:
+    """enforce_ssl's Deny replaces SNS's default policy: without an Allow, alarms cannot publish."""
+    (topic,) = example.resources("AWS::SNS::Topic")
+    (policy,) = example.resources("AWS::SNS::TopicPolicy").values()
+    statements_found = policy["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements_found if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic}
+    assert allow["Condition"] == ALARMS_OF_THE_STACK
+    (deny,) = [s for s in statements_found if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Principal"] == "*"
+    # Every alarm of the stack is covered by that ARN pattern.
+    names = [a["Properties"]["AlarmName"] for a in example.resources("AWS::CloudWatch::Alarm").values()]
+    assert names and all(name.startswith("KafkaAutoscaler-orders/") for name in names)
 
 
 def test_function_resource_policy_allows_exactly_the_two_rules(example: Synthesized) -> None:

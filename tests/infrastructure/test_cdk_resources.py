@@ -11,6 +11,8 @@ from cdk_support import Synthesized
 
 pytestmark = pytest.mark.infrastructure
 
+STEPS = "kafka_autoscaler.handlers.rebalance_steps.handler"
+STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:KafkaAutoscaler-orders-rebalance"
 CLUSTER_ARN = "arn:aws:kafka:eu-west-1:123456789012:cluster/orders/6f1d2c3b-1a2b-4c5d-9e8f-0a1b2c3d4e5f-2"
 
 
@@ -33,7 +35,7 @@ def test_stack_is_bound_to_the_cluster_account_and_region(example: Synthesized) 
 
 @pytest.mark.parametrize(
     ("handler", "timeout"),
-    [("kafka_autoscaler.handlers.scaler.handler", 60), ("kafka_autoscaler.handlers.rebalancer.handler", 900)],
+    [("kafka_autoscaler.handlers.scaler.handler", 60), ("kafka_autoscaler.handlers.rebalance_steps.handler", 120)],
 )
 def test_functions_run_python_on_arm_in_the_configured_subnets(
     example: Synthesized, handler: str, timeout: int
@@ -47,6 +49,7 @@ def test_functions_run_python_on_arm_in_the_configured_subnets(
         "SubnetIds": ["subnet-0a1b2c3d4e5f60718", "subnet-1a2b3c4d5e6f70819"],
         "SecurityGroupIds": ["sg-0a1b2c3d4e5f60718"],
     }
+    assert properties["TracingConfig"] == {"Mode": "Active"}
     variables = properties["Environment"]["Variables"]
     assert variables["AUTOSCALER_CONFIG_FILE"] == "autoscaler.yaml"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "KafkaAutoscaler"
@@ -56,8 +59,8 @@ def test_only_the_scaler_keeps_state_and_notifies(example: Synthesized) -> None:
     scaler = function(example, "kafka_autoscaler.handlers.scaler.handler")["Environment"]["Variables"]
     assert scaler["STATE_TABLE_NAME"] == {"Ref": only_logical_id(example, "AWS::DynamoDB::Table")}
     assert scaler["SNS_TOPIC_ARN"] == {"Ref": only_logical_id(example, "AWS::SNS::Topic")}
-    rebalancer = function(example, "kafka_autoscaler.handlers.rebalancer.handler")["Environment"]["Variables"]
-    assert not {"STATE_TABLE_NAME", "SNS_TOPIC_ARN", "REBALANCER_FUNCTION_NAME"} & set(rebalancer)
+    rebalancer = function(example, STEPS)["Environment"]["Variables"]
+    assert not {"STATE_TABLE_NAME", "SNS_TOPIC_ARN", "REBALANCE_STATE_MACHINE_ARN"} & set(rebalancer)
 
 
 def only_logical_id(synth: Synthesized, resource_type: str) -> str:
@@ -72,34 +75,34 @@ def test_both_functions_share_one_code_asset(example: Synthesized) -> None:
     assert codes[0] == codes[1]
 
 
-def test_scaler_knows_the_rebalancer_by_name(example: Synthesized) -> None:
-    rebalancer = next(
-        logical_id
-        for logical_id, resource in example.resources("AWS::Lambda::Function").items()
-        if resource["Properties"]["Handler"].endswith("rebalancer.handler")
-    )
+def test_scaler_knows_the_rebalance_state_machine_by_arn(example: Synthesized) -> None:
     scaler = function(example, "kafka_autoscaler.handlers.scaler.handler")
-    assert scaler["Environment"]["Variables"]["REBALANCER_FUNCTION_NAME"] == {"Ref": rebalancer}
+    assert scaler["Environment"]["Variables"]["REBALANCE_STATE_MACHINE_ARN"] == STATE_MACHINE_ARN
+    machine = only(example.resources("AWS::StepFunctions::StateMachine"))["Properties"]
+    assert machine["StateMachineName"] == "KafkaAutoscaler-orders-rebalance"
 
 
-def test_ticks_are_not_retried_and_expire_with_the_schedule_rebalances_are_retried(example: Synthesized) -> None:
-    configs = {
-        json.dumps(c["Properties"]["FunctionName"]): c["Properties"]
-        for c in example.resources("AWS::Lambda::EventInvokeConfig").values()
-    }
-    ages_and_retries = sorted((c["MaximumEventAgeInSeconds"], c["MaximumRetryAttempts"]) for c in configs.values())
-    assert ages_and_retries == [(60, 0), (1200, 2)]  # scaler: one tick period; rebalancer: 15 + 5 minutes
+def test_ticks_are_not_retried_and_expire_with_the_schedule(example: Synthesized) -> None:
+    """The steps are called synchronously by the state machine, which retries them: no async config."""
+    (config,) = example.resources("AWS::Lambda::EventInvokeConfig").values()
+    assert (config["Properties"]["MaximumEventAgeInSeconds"], config["Properties"]["MaximumRetryAttempts"]) == (60, 0)
+    assert config["Properties"]["FunctionName"]["Ref"].startswith("FunctionsScalerFunction")
 
 
-def test_each_function_logs_to_its_own_log_group_kept_a_month(example: Synthesized) -> None:
+def test_each_function_and_the_state_machine_log_to_their_own_log_group_kept_a_month(example: Synthesized) -> None:
     groups = example.resources("AWS::Logs::LogGroup")
-    assert len(groups) == 2
+    assert len(groups) == 3
     assert {group["Properties"]["RetentionInDays"] for group in groups.values()} == {30}
     targets = {
         json.dumps(resource["Properties"]["LoggingConfig"]["LogGroup"])
         for resource in example.resources("AWS::Lambda::Function").values()
     }
+    machine = only(example.resources("AWS::StepFunctions::StateMachine"))["Properties"]
+    (destination,) = machine["LoggingConfiguration"]["Destinations"]
+    targets.add(json.dumps({"Ref": destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]}))
     assert targets == {json.dumps({"Ref": logical_id}) for logical_id in groups}
+    assert machine["LoggingConfiguration"]["Level"] == "ALL"
+    assert machine["TracingConfiguration"] == {"Enabled": True}
 
 
 def test_schedule_runs_the_scaler_every_configured_minute(example: Synthesized, variant: Synthesized) -> None:

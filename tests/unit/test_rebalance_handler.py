@@ -1,7 +1,10 @@
-"""The rebalancer Lambda: event shapes, deadline from the remaining time, Cruise Control hand-off."""
+"""The rebalancer function: its steps run through the state machine's own definition (tests/asl_runner.py)
+on an in-memory Kafka: a whole run, a drain, refusals, Cruise Control, bad events, a failing step retried;
+and its runtime (the CPU guard, the clients)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +13,10 @@ from typing import Any
 import kafka_autoscaler.handlers.rebalancer as rebalancer_lambda
 import pytest
 import yaml
+from asl_runner import REBALANCE as DEFINITION
+from asl_runner import Run, StateMachineFailedError, run_definition
 from builders import config
+from kafka_autoscaler.handlers.rebalance_steps import handler
 from kafka_autoscaler.model import Action, BrokerLoad, ClusterState, Decision, Reason, Sample, Target
 from kafka_autoscaler.ports import ObserveError
 from kafka_autoscaler.rebalance.executor import ExecutorSettings
@@ -63,13 +69,16 @@ def scaled_out() -> FakeKafkaAdmin:
 def install(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Put a runtime with fakes behind the handler; the cached one is dropped after the test."""
 
-    def put(kafka: FakeKafkaAdmin, cruise: FakeCruiseControl | None = None, cpu: float | None = None) -> None:
+    def put(
+        kafka: FakeKafkaAdmin, cruise: FakeCruiseControl | None = None, cpu: float | None = None, budget_s: float = 5
+    ) -> None:
         runtime = rebalancer_lambda.RebalancerRuntime(
             config(),
             lambda: kafka,
             (lambda: cpu) if cpu is not None else None,
             cruise,
             ExecutorSettings(poll_interval_s=0.001),
+            budget_s,
         )
         monkeypatch.setattr(rebalancer_lambda, "RUNTIME_FACTORY", lambda: runtime)
         rebalancer_lambda.runtime.cache_clear()
@@ -78,65 +87,140 @@ def install(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     rebalancer_lambda.runtime.cache_clear()
 
 
-@pytest.mark.parametrize("event", [REBALANCE.as_dict(), {"decision": REBALANCE.as_dict()}], ids=["bare", "wrapped"])
-def test_either_event_shape_runs_the_rebalance(install: Any, event: dict[str, Any]) -> None:
+def execute(decision: Any, *, failures: dict[str, int] | None = None) -> Run:
+    """One execution, as Step Functions would run it: the definition, its steps on this function."""
+    failing = dict(failures or {})
+
+    def invoke(payload: dict[str, Any]) -> dict[str, Any]:
+        if failing.get(payload["step"], 0) > 0:
+            failing[payload["step"]] -= 1
+            raise ConnectionError("the controller moved")  # as a step that cannot reach Kafka
+        return handler(payload, LambdaContext())
+
+    return run_definition(DEFINITION, {"decision": decision}, invoke, lambda seconds: None, max_states=200)
+
+
+def test_a_rebalance_runs_plan_submit_clear_and_elect(install: Any) -> None:
     kafka = scaled_out()
     install(kafka)
 
-    summary = rebalancer_lambda.handler(event, LambdaContext())
+    run = execute(REBALANCE.as_dict())
 
-    assert summary["status"] == "complete", summary
-    assert summary["request"] == "rebalance"
-    assert summary["replicas_per_broker"] == {str(b): 6 for b in SIX_AZ}
-    assert summary["execution"]["throttle_cleared"] is True
+    assert run.output["status"] == "complete", run.output
+    assert run.visited[:3] == ["Plan", "Planned", "Submit"]
+    assert run.visited[-3:] == ["ClearThrottles", "ElectLeaders", "Done"]
+    assert run.output["moves_left"] == 0
+    counts: dict[int, int] = {}
+    for replicas in kafka.assignment.values():
+        for broker in replicas:
+            counts[broker] = counts.get(broker, 0) + 1
+    assert counts == {b: 6 for b in SIX_AZ}
+    assert not [k for k, v in kafka.configs.items() if v]  # no throttle left
 
 
-def test_drain_event_empties_the_brokers(install: Any) -> None:
+def test_a_drain_empties_the_brokers(install: Any) -> None:
     kafka = scaled_out()
     install(kafka)
-    rebalancer_lambda.handler(REBALANCE.as_dict(), LambdaContext())
+    execute(REBALANCE.as_dict())
 
-    summary = rebalancer_lambda.handler({"decision": DRAIN.as_dict()}, LambdaContext())
+    run = execute(DRAIN.as_dict())
 
-    assert summary["status"] == "complete", summary
-    assert summary["request"] == "drain of brokers [4, 5, 6]"
-    assert [summary["replicas_per_broker"][b] for b in ("4", "5", "6")] == [0, 0, 0]
+    assert run.output["status"] == "complete", run.output
+    assert not [r for r in kafka.assignment.values() if {4, 5, 6} & set(r)]
 
 
-def test_little_time_left_starts_nothing_and_the_next_invocation_resumes(install: Any) -> None:
+def test_moves_that_take_many_polls_wait_and_poll_until_done(install: Any) -> None:
+    kafka = scaled_out()
+    kafka.polls_per_move = 10**9  # nothing finishes until released
+    install(kafka, budget_s=0.01)
+    polls = {"n": 0}
+
+    def wait(seconds: float) -> None:
+        polls["n"] += 1
+        if polls["n"] == 3:
+            kafka.polls_per_move = 1
+            for moving in kafka.moving.values():
+                moving.polls_left = 1
+
+    run = run_definition(
+        DEFINITION, {"decision": REBALANCE.as_dict()}, lambda payload: handler(payload, LambdaContext()), wait, 500
+    )
+    assert run.visited.count("Wait") >= 3
+    assert "Poll" in run.visited
+    assert run.output["status"] in ("complete", "balanced"), run.output
+
+
+def test_a_failing_step_is_retried_and_the_run_goes_on(install: Any) -> None:
+    install(scaled_out())
+
+    run = execute(REBALANCE.as_dict(), failures={"submit": 2, "clear": 1})
+
+    assert run.errors == ["ConnectionError"] * 3
+    assert run.output["status"] == "complete"
+
+
+def test_a_step_failing_past_its_retries_fails_the_execution(install: Any) -> None:
+    install(scaled_out())
+
+    with pytest.raises(StateMachineFailedError, match="ConnectionError: the controller moved"):
+        execute(REBALANCE.as_dict(), failures={"plan": 6})
+
+
+def test_an_impossible_drain_fails_at_once_without_retries(install: Any) -> None:
     kafka = scaled_out()
     install(kafka)
+    too_many = Decision(
+        Target.BROKERS, "brokers", Action.DRAIN, 6, 2, Reason.LOAD_LOW, "low", {"broker_ids": [3, 4, 5, 6]}
+    )
+    with pytest.raises(StateMachineFailedError, match="PlacementError: orders-0 has 3 replicas but only 2 brokers"):
+        execute(too_many.as_dict())
+    assert kafka.log == []
 
-    cut_short = rebalancer_lambda.handler(REBALANCE.as_dict(), LambdaContext(remaining_ms=0))
-    again = rebalancer_lambda.handler(REBALANCE.as_dict(), LambdaContext())
 
-    assert cut_short["status"] == "incomplete"
-    assert cut_short["execution"]["stopped"] == "time is up"
-    assert again["status"] == "complete"
-
-
-def test_high_cpu_is_refused_with_the_reason(install: Any) -> None:
+def test_high_cpu_is_refused_with_the_reason_and_nothing_moves(install: Any) -> None:
     kafka = scaled_out()
     install(kafka, cpu=91.0)
 
-    summary = rebalancer_lambda.handler(REBALANCE.as_dict(), LambdaContext())
+    run = execute(REBALANCE.as_dict())
 
-    assert summary["status"] == "refused"
-    assert "broker CPU is 91.0%, above the 70% limit" in summary["message"]
+    assert run.visited == ["Plan", "Planned", "Done"]
+    assert run.output["status"] == "refused"
+    assert "broker CPU is 91.0%, above the 70% limit" in run.output["message"]
     assert kafka.log == []
+
+
+def test_cpu_rising_after_the_plan_ends_the_run_refused_with_nothing_started(
+    install: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan saw 40 %; by the first submit the brokers are at 95 %: nothing starts, the run ends."""
+    kafka = scaled_out()
+    install(kafka)
+    probe = {"calls": 0}
+
+    def cpu() -> float:
+        probe["calls"] += 1
+        return 40.0 if probe["calls"] == 1 else 95.0
+
+    current = rebalancer_lambda.runtime()
+    monkeypatch.setattr(rebalancer_lambda, "RUNTIME_FACTORY", lambda: dataclasses.replace(current, cpu=cpu))
+    rebalancer_lambda.runtime.cache_clear()
+
+    run = execute(REBALANCE.as_dict())
+
+    assert run.visited[:4] == ["Plan", "Planned", "Submit", "Submitted"]
+    assert run.output["status"] == "refused"
+    assert "broker CPU is 95.0%" in run.output["message"]
+    assert not [entry for entry in kafka.log if entry[0] == "reassign"]
 
 
 def test_cruise_control_gets_the_decision_when_configured(install: Any) -> None:
     kafka, cruise = scaled_out(), FakeCruiseControl()
     install(kafka, cruise)
 
-    summary = rebalancer_lambda.handler({"decision": DRAIN.as_dict()}, LambdaContext())
+    run = execute(DRAIN.as_dict())
 
-    assert summary == {
-        "status": "handed_off",
-        "request": "drain of brokers [4, 5, 6]",
-        "message": "Cruise Control started remove_broker for brokers [4, 5, 6] (task t-1)",
-    }
+    assert run.output["status"] == "handed_off"
+    assert run.output["message"] == "Cruise Control started remove_broker for brokers [4, 5, 6] (task t-1)"
     assert cruise.started == [DRAIN]
     assert kafka.log == []
 
@@ -144,34 +228,22 @@ def test_cruise_control_gets_the_decision_when_configured(install: Any) -> None:
 @pytest.mark.parametrize(
     ("event", "problem"),
     [
-        ([1, 2], "must be a decision as a JSON object, not list"),
-        ({"decision": {"target": "rebalance", "action": "explode"}}, "'explode' is not a valid Action"),
-        ({"target": "brokers", "action": "scale_out", "details": {}}, "not brokers/scale_out"),
-        ({"target": "brokers", "action": "drain", "details": {"broker_ids": "4"}}, "must be a list of broker ids"),
+        ({"step": "explode"}, "unknown step 'explode'"),
+        ({"step": "plan", "decision": [1, 2]}, "must be a decision as a JSON object, not list"),
+        ({"step": "plan", "decision": {"target": "rebalance", "action": "explode"}}, "'explode' is not a valid Action"),
+        (
+            {"step": "submit", "state": {"decision": {"target": "brokers", "action": "scale_out"}}},
+            "not brokers/scale_out",
+        ),
+        ({"step": "poll", "state": "x"}, "the event's state must be the object the previous step returned"),
     ],
 )
-def test_malformed_events_are_answered_without_touching_kafka(install: Any, event: Any, problem: str) -> None:
+def test_malformed_events_are_refused_without_touching_kafka(install: Any, event: Any, problem: str) -> None:
     kafka = scaled_out()
     install(kafka)
 
-    summary = rebalancer_lambda.handler(event, LambdaContext())
-
-    assert summary["status"] == "error"
-    assert problem in summary["reason"]
-    assert kafka.log == []
-
-
-def test_an_impossible_drain_is_answered_not_retried(install: Any) -> None:
-    kafka = scaled_out()
-    install(kafka)
-    too_many = Decision(
-        Target.BROKERS, "brokers", Action.DRAIN, 6, 2, Reason.LOAD_LOW, "low", {"broker_ids": [3, 4, 5, 6]}
-    )
-
-    summary = rebalancer_lambda.handler(too_many.as_dict(), LambdaContext())
-
-    assert summary["status"] == "error"
-    assert summary["reason"].startswith("no valid placement: orders-0 has 3 replicas but only 2 brokers [1, 2]")
+    with pytest.raises(rebalancer_lambda.RebalanceRequestError, match=problem):
+        handler(event, LambdaContext())
     assert kafka.log == []
 
 

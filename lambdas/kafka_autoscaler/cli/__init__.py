@@ -18,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "bench",
     "backtest",
     "advise",
+    "doctor",
 )
 
 Handler = Callable[[argparse.Namespace], int]

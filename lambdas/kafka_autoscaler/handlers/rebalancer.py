@@ -1,14 +1,11 @@
-"""The rebalancer Lambda: carry out one rebalance or drain the scaler decided.
+"""The rebalancer function's runtime: its configuration, Kafka admin client, CPU guard and Cruise Control.
 
-The scaler invokes it asynchronously with the decision as JSON, either bare
-(`Decision.as_dict()`) or wrapped as ``{"decision": ...}``. It moves partitions until
-they are placed or until the function's remaining time minus a margin; moves still
-running go on inside Kafka, and the next invocation (the scaler asks again while the
-brokers are unbalanced, and Lambda retries a failed one) resumes from what Kafka reports.
-Where the configuration names Cruise Control, the decision is handed to it instead.
+The function's entry point is handlers/rebalance_steps.py (one state of the rebalance state machine
+per call); this module builds what every step shares, once per container, at the first invocation,
+and reads the scaler's decision, either bare (`Decision.as_dict()`) or wrapped as ``{"decision": ...}``.
 
 Environment: AUTOSCALER_CONFIG_FILE (as for the scaler); POWERTOOLS_SERVICE_NAME and
-POWERTOOLS_LOG_LEVEL. Clients are built once per container, at the first invocation.
+POWERTOOLS_LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -35,14 +31,8 @@ from kafka_autoscaler.rebalance.cpu_guard import CpuProbe
 from kafka_autoscaler.rebalance.cruise_control import CruiseControlRebalancer
 from kafka_autoscaler.rebalance.executor import ExecutorSettings
 from kafka_autoscaler.rebalance.layout import KafkaAdmin
-from kafka_autoscaler.rebalance.placement import PlacementError
-from kafka_autoscaler.rebalance.service import RebalanceRequest, RebalanceRequestError, run_rebalance
+from kafka_autoscaler.rebalance.service import SUBMIT_BUDGET_S, RebalanceRequestError
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
-# Stop starting moves this long before the function times out, so it returns a summary.
-MARGIN_S = 60.0
 CPU_LOOKBACK_S = 300.0  # the CPU the guard compares: mean over brokers, latest five minutes
 CPU_REUSE_S = 60.0
 
@@ -56,6 +46,7 @@ class RebalancerRuntime:
     cpu: CpuProbe | None
     cruise_control: Rebalancer | None
     settings: ExecutorSettings = field(default_factory=ExecutorSettings)
+    submit_budget_s: float = SUBMIT_BUDGET_S  # how long a submit step watches its batch
 
 
 def parse_decision(event: object) -> Decision:
@@ -125,38 +116,3 @@ RUNTIME_FACTORY: Callable[[], RebalancerRuntime] = build_runtime
 def runtime() -> RebalancerRuntime:
     """Built once per container; a failure is not cached, so the next invocation retries."""
     return RUNTIME_FACTORY()
-
-
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Run (or resume) the rebalance the event asks for; return what happened."""
-    try:
-        decision = parse_decision(event)
-        request = RebalanceRequest.from_decision(decision)
-    except RebalanceRequestError as error:
-        logger.error("malformed event: nothing moved", extra={"problem": str(error)})
-        return {"status": "error", "reason": f"malformed event: {error}"}
-    logger.append_keys(request=request.describe())
-    run = runtime()
-    if run.cruise_control is not None:
-        detail = run.cruise_control.start(decision)
-        logger.info("handed to Cruise Control", extra={"detail": detail})
-        return {"status": "handed_off", "request": request.describe(), "message": detail}
-    remaining_s = context.get_remaining_time_in_millis() / 1000
-    deadline = time.monotonic() + remaining_s - min(MARGIN_S, remaining_s / 4)
-    try:
-        result = run_rebalance(
-            request,
-            run.admin(),
-            settings=run.settings,
-            cpu=run.cpu,
-            max_cpu_pct=run.config.brokers.rebalance_max_cpu_pct,
-            deadline=deadline,
-        )
-    except PlacementError as error:
-        # Not transient (e.g. a drain would leave fewer brokers than the replication factor): no retry helps.
-        logger.error("no valid placement: nothing moved", extra={"problem": str(error)})
-        return {"status": "error", "request": request.describe(), "reason": f"no valid placement: {error}"}
-    summary = result.as_dict()
-    logger.info("rebalance run done", extra={"result": summary})
-    return summary

@@ -2,7 +2,7 @@
 
 Environment:
 - AUTOSCALER_CONFIG_FILE: the YAML configuration (relative paths resolve against LAMBDA_TASK_ROOT);
-- STATE_TABLE_NAME, SNS_TOPIC_ARN; optional REBALANCER_FUNCTION_NAME;
+- STATE_TABLE_NAME, SNS_TOPIC_ARN; optional REBALANCE_STATE_MACHINE_ARN;
 - POWERTOOLS_METRICS_NAMESPACE (default KafkaAutoscaler), POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL.
 The configuration, the clients and the ports are built once per container, at the first
 invocation, so importing this module needs neither AWS nor the file.

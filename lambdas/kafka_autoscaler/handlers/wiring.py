@@ -23,7 +23,7 @@ from kafka_autoscaler.act.console import ConsoleNotifier
 from kafka_autoscaler.act.ecs import EcsServiceControl
 from kafka_autoscaler.act.msk import MskClusterControl
 from kafka_autoscaler.act.partitions import KafkaPartitionControl
-from kafka_autoscaler.act.rebalancer_lambda import LambdaRebalancer
+from kafka_autoscaler.act.rebalancer_lambda import StepFunctionsRebalancer
 from kafka_autoscaler.act.sns import SnsNotifier
 from kafka_autoscaler.advice.facts import ClusterFacts
 from kafka_autoscaler.advice.reader import KafkaFactsReader
@@ -47,13 +47,13 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_kafka import KafkaClient
-    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 STATE_TABLE_ENV = "STATE_TABLE_NAME"
 SNS_TOPIC_ENV = "SNS_TOPIC_ARN"
-REBALANCER_ENV = "REBALANCER_FUNCTION_NAME"
+REBALANCE_STATE_MACHINE_ENV = "REBALANCE_STATE_MACHINE_ARN"
 # A Kafka connection that failed is tried again after this long (about one scheduled tick).
 RECONNECT_AFTER_S = 30.0
 # Time budgets (the scaler function times out after 60 s, engine.FUNCTION_TIMEOUT_S). One call
@@ -117,14 +117,18 @@ class HandlerEnv:
 
     state_table_name: str
     sns_topic_arn: str
-    rebalancer_function_name: str | None = None
+    rebalance_state_machine_arn: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> HandlerEnv:
         missing = [name for name in (STATE_TABLE_ENV, SNS_TOPIC_ENV) if not environ.get(name)]
         if missing:
             raise HandlerEnvError(f"environment variable(s) not set: {', '.join(missing)}")
-        return cls(environ[STATE_TABLE_ENV], environ[SNS_TOPIC_ENV], environ.get(REBALANCER_ENV) or None)
+        return cls(
+            environ[STATE_TABLE_ENV],
+            environ[SNS_TOPIC_ENV],
+            environ.get(REBALANCE_STATE_MACHINE_ENV) or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -134,11 +138,11 @@ class AwsClients:
     dynamodb: DynamoDBClient
     kafka: KafkaClient
     cloudwatch: CloudWatchClient
-    lambda_: LambdaClient
     secretsmanager: SecretsManagerClient
     autoscaling: ApplicationAutoScalingClient | None = None
     kafka_changes: KafkaClient | None = None  # MSK changes, sent without retries; None: `kafka`
     budget: CallBudget = field(default_factory=CallBudget)
+    stepfunctions: SFNClient | None = None
 
     @classmethod
     def create(cls, region: str, budget: CallBudget | None = None) -> AwsClients:
@@ -160,10 +164,10 @@ class AwsClients:
             dynamodb=client("dynamodb"),
             kafka=client("kafka"),
             cloudwatch=client("cloudwatch"),
-            lambda_=client("lambda"),
             secretsmanager=client("secretsmanager"),
             autoscaling=client("application-autoscaling"),
             kafka_changes=client("kafka", MSK_CHANGE_CONFIG),
+            stepfunctions=client("stepfunctions"),
             budget=budget,
         )
 
@@ -316,7 +320,12 @@ def build_aws_ports(
             capacity=refusing,
             replicas=replicas,
         )
-    rebalancer = env.rebalancer_function_name
+    state_machine = env.rebalance_state_machine_arn
+    rebalancer = (
+        StepFunctionsRebalancer(clients.stepfunctions, state_machine)
+        if state_machine and clients.stepfunctions is not None
+        else None
+    )
     return Ports(
         cluster=MskClusterReader(clients.kafka, cluster.arn),
         metrics=CloudWatchBrokerMetrics(clients.cloudwatch, cluster.name),
@@ -324,7 +333,7 @@ def build_aws_ports(
         services=services,
         cluster_control=MskClusterControl(clients.kafka_changes or clients.kafka, cluster.arn),
         service_control=EcsServiceControl(clients.ecs),
-        rebalancer=LambdaRebalancer(clients.lambda_, rebalancer) if rebalancer else None,
+        rebalancer=rebalancer,
         notifier=notifier or SnsNotifier(clients.sns, env.sns_topic_arn),
         state=state,
         partitions=LazyPartitionControl(connector) if config.partitions.auto_increase else None,

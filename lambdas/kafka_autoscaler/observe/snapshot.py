@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kafka_autoscaler.advice.facts import ClusterFacts
 from kafka_autoscaler.config import AutoscalerConfig
 from kafka_autoscaler.model import ClusterState, ScalerState, Snapshot
-from kafka_autoscaler.ports import LagObservation, Ports
+from kafka_autoscaler.ports import LagObservation, Ports, RebalanceProblemReporter
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, no
     if ports.rebalancer is not None:
         try:
             reassignments = ports.rebalancer.in_progress()
+            if isinstance(ports.rebalancer, RebalanceProblemReporter) and (failed := ports.rebalancer.last_problem()):
+                problems.append(failed)
         except Exception as error:
             problems.append(f"partition reassignments could not be listed: {error}")
     facts = _read_facts(ports, config, problems)

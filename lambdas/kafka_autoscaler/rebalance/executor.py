@@ -272,3 +272,8 @@ class ReassignmentExecutor:
 
     def _past(self, deadline: float | None) -> bool:
         return deadline is not None and self._clock() >= deadline
+
+
+def elect_preferred_leaders(admin: KafkaAdmin, partitions: Sequence[PartitionId]) -> int:
+    """Preferred leader election on ``partitions``; how many changed leader (the executor's own election)."""
+    return ReassignmentExecutor(admin)._elect(partitions)

@@ -1,7 +1,8 @@
-"""One rebalance or drain, run the same way by the Lambda and the local mode.
+"""One rebalance or drain, run the same way by the Step Functions steps and the local mode.
 
 `run_rebalance` reads the cluster, plans the placement, and executes it until done or
 until its deadline; calling it again resumes (Kafka reports what is still moving).
+The `*_step` functions cut it into the short steps of the AWS state machine.
 `LocalRebalancer` is the local mode's ports.Rebalancer: it runs `run_rebalance` in a
 background thread so that a tick returns at once.
 """
@@ -19,9 +20,16 @@ from kafka.errors import KafkaError
 
 from kafka_autoscaler.model import Action, Decision, Target
 from kafka_autoscaler.rebalance.cpu_guard import DEFAULT_MAX_CPU_PCT, CpuProbe, cpu_refusal
-from kafka_autoscaler.rebalance.executor import ExecutionReport, ExecutorSettings, ReassignmentExecutor
+from kafka_autoscaler.rebalance.executor import (
+    TIME_IS_UP,
+    ExecutionReport,
+    ExecutorSettings,
+    ReassignmentExecutor,
+    elect_preferred_leaders,
+)
 from kafka_autoscaler.rebalance.layout import KafkaAdmin, read_layout, reassignments_in_flight
 from kafka_autoscaler.rebalance.placement import plan_placement, replica_counts
+from kafka_autoscaler.rebalance.throttle import ReplicationThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -241,3 +249,147 @@ class LocalRebalancer:
         except Exception as error:  # reported through last_error; the next start tries again
             logger.exception("%s failed", request.describe())
             self.last_error = f"{type(error).__name__}: {error}"
+
+
+# --------------------------------------------------------------------------- steps
+# The same rebalance cut into short steps, for a workflow engine (the Step Functions state machine in
+# stacks/rebalance_workflow.py) to call one at a time: plan, then submit a batch and watch it for a
+# moment, wait, poll, submit again while moves are left, then clear the throttle and elect preferred
+# leaders. Every step reads Kafka afresh (Kafka is the only record of progress), so a step that fails
+# and is retried, or a run that resumes after hours, carries on from what Kafka reports. A step's
+# input and output are one JSON object, the run's state; each step returns it updated.
+
+StepStatus = Literal["moving", "balanced", "complete", "incomplete", "refused", "handed_off"]
+SUBMIT_BUDGET_S = 20.0  # a submit step watches its batch this long, then hands back to the workflow
+
+
+def _state(
+    decision: Mapping[str, Any], status: StepStatus, message: str, *, done: bool, moves_left: int, in_flight: int
+) -> dict[str, Any]:
+    return {
+        "decision": dict(decision),
+        "status": status,
+        "message": message,
+        "done": done,
+        "moves_left": moves_left,
+        "in_flight": in_flight,
+    }
+
+
+def plan_step(
+    decision: Mapping[str, Any],
+    admin: KafkaAdmin,
+    *,
+    cpu: CpuProbe | None = None,
+    max_cpu_pct: float = DEFAULT_MAX_CPU_PCT,
+) -> dict[str, Any]:
+    """What the run has to move; `done` when nothing is to move or the moves may not start.
+
+    Raises RebalanceRequestError for a decision the rebalancer does not carry out.
+    """
+    request = RebalanceRequest.from_dict(decision)
+    layout = read_layout(admin)
+    down = [b for b in layout.fenced if b not in request.exclude_brokers]
+    in_flight = len(layout.in_flight)
+    if down:
+        # Why: as in run_rebalance, a restart (MSK patching, a crash) must not turn into a mass reassignment.
+        message = f"brokers {down} are registered but not running; no partition moves until they are"
+        return _state(decision, "refused", message, done=True, moves_left=0, in_flight=in_flight)
+    placement = plan_placement(layout.assignment, layout.racks, request.exclude_brokers)
+    if not placement.moves and not in_flight:
+        return _state(
+            decision, "balanced", f"nothing to move; {placement.summary()}", done=True, moves_left=0, in_flight=0
+        )
+    refusal = cpu_refusal(cpu(), max_cpu_pct) if cpu is not None and not in_flight else None
+    if refusal is not None:
+        message = f"{placement.summary()}, but {refusal}"
+        return _state(decision, "refused", message, done=True, moves_left=len(placement.moves), in_flight=0)
+    left = len(placement.moves) + in_flight
+    return _state(
+        decision,
+        "moving",
+        f"{request.describe()}: {placement.summary()}",
+        done=False,
+        moves_left=left,
+        in_flight=in_flight,
+    )
+
+
+def submit_step(
+    state: Mapping[str, Any],
+    admin: KafkaAdmin,
+    *,
+    settings: ExecutorSettings | None = None,
+    cpu: CpuProbe | None = None,
+    max_cpu_pct: float = DEFAULT_MAX_CPU_PCT,
+    budget_s: float = SUBMIT_BUDGET_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Start a batch of throttled moves (as many as the window allows) and watch them for `budget_s`.
+
+    This is `run_rebalance` with a short deadline: it resumes what Kafka reports as moving, and once
+    nothing is left it clears the throttle and elects leaders itself.
+    """
+    decision = state["decision"]
+    result = run_rebalance(
+        RebalanceRequest.from_dict(decision),
+        admin,
+        settings=settings,
+        cpu=cpu,
+        max_cpu_pct=max_cpu_pct,
+        deadline=clock() + budget_s,
+        clock=clock,
+        sleep=sleep,
+    )
+    report = result.report
+    in_flight = len(report.in_flight) if report else 0
+    left = in_flight + (len(report.not_started) if report else 0)
+    # Why: moves held back by CPU with none moving end the run (the scaler asks again later); a run
+    # that only ran out of its step's time goes on after the wait.
+    held = report is not None and report.stopped not in (None, TIME_IS_UP) and not report.in_flight
+    done = result.status != "incomplete" or (report is not None and report.finished) or held
+    status: StepStatus = "refused" if held else result.status
+    message = result.message
+    if result.status == "balanced":
+        # Why: a submit step only runs after the plan found moves; nothing left now means the last
+        # ones ended while the workflow waited.
+        status, message = "complete", "all moves done; " + message.removeprefix("nothing to move; ")
+    return _state(decision, status, message, done=done, moves_left=left, in_flight=in_flight)
+
+
+def poll_step(
+    state: Mapping[str, Any], admin: KafkaAdmin, *, settings: ExecutorSettings | None = None
+) -> dict[str, Any]:
+    """How many moves Kafka still reports, and `room`: how many more the window takes now."""
+    in_flight = len(reassignments_in_flight(admin))
+    window = (settings or ExecutorSettings()).max_in_flight
+    polled = dict(state)
+    polled.update(in_flight=in_flight, room=max(window - in_flight, 0))
+    return polled
+
+
+def clear_step(state: Mapping[str, Any], admin: KafkaAdmin) -> dict[str, Any]:
+    """Remove the replication throttle from every broker and topic, once nothing moves."""
+    layout = read_layout(admin)
+    cleared = dict(state)
+    if layout.in_flight:
+        cleared["throttle"] = f"kept: {len(layout.in_flight)} reassignments still running"
+        return cleared
+    topics = ReplicationThrottle(admin).clear(layout.racks, {topic for topic, _ in layout.assignment})
+    cleared["throttle"] = f"cleared from {len(layout.racks)} brokers and {len(topics)} topics"
+    return cleared
+
+
+def elect_step(state: Mapping[str, Any], admin: KafkaAdmin) -> dict[str, Any]:
+    """Preferred leader election on every partition not led by its first replica."""
+    off_preferred = [
+        (str(topic["name"]), int(partition["partition_index"]))
+        for topic in admin.describe_topics()
+        if not topic.get("error_code", 0)
+        for partition in topic["partitions"]
+        if partition["replica_nodes"] and partition.get("leader_id") != partition["replica_nodes"][0]
+    ]
+    elected = dict(state)
+    elected["leaders_elected"] = elect_preferred_leaders(admin, off_preferred)
+    return elected
