@@ -20,6 +20,12 @@ million read request units, $0.25 per GB-month of storage
 
     .venv/bin/python bench/state_store.py --partitions 10000 --groups 10
     .venv/bin/python bench/state_store.py --partitions 50000 --groups 10 --ticks 60 --json
+    .venv/bin/python bench/state_store.py --partitions 1000 --groups 10 --rate-series 12
+
+`--rate-series S` starts the state with S rate series filled to what `state/rate_history.py`
+keeps (14 days of minutes, 8 weeks of quarter hours) and adds a sample to each every tick; the
+store writes them at most every RATE_HISTORY_SAVE_S, so `wru_per_tick` is split into ticks with
+and without a rate-history write.
 
 `peak_rss_mib` is the whole process (Python, boto3, and moto holding the table in memory);
 `baseline_rss_mib` is the same process before the first tick.
@@ -34,6 +40,7 @@ import math
 import random
 import resource
 import statistics
+import struct
 import sys
 import time
 from pathlib import Path
@@ -42,7 +49,9 @@ from typing import Any
 import boto3
 from kafka_autoscaler.lag.history import record_offsets
 from kafka_autoscaler.lag.observation import GroupOffsets, OffsetsRead, build_observation
-from kafka_autoscaler.state.dynamodb import STATE_SK, DynamoStateStore
+from kafka_autoscaler.model import RateHistory, RateSeries
+from kafka_autoscaler.state.dynamodb import RATES_PREFIX, STATE_SK, DynamoStateStore
+from kafka_autoscaler.state.rate_history import COARSE_KEEP, FINE_KEEP_MIN, add_sample
 from moto import mock_aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -62,12 +71,14 @@ START = 1_767_225_600.0
 
 
 def item_bytes(item: dict[str, Any]) -> int:
-    """An item's size as DynamoDB counts it (top-level S, N, B attributes: all the store writes)."""
+    """An item's size as DynamoDB counts it (S, N, B attributes and maps of them: all the store writes)."""
     total = 0
     for name, value in item.items():
         ((kind, data),) = value.items()
         total += len(name.encode())
-        if kind == "S":
+        if kind == "M":  # 3 bytes, plus its names and values
+            total += 3 + item_bytes(data)
+        elif kind == "S":
             total += len(data.encode())
         elif kind == "B":
             total += len(data)
@@ -88,6 +99,7 @@ class Metered:
         self.rru = 0
         self.max_item = 0
         self.writes = 0
+        self.rate_wru = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -96,6 +108,8 @@ class Metered:
         size = item_bytes(kwargs["Item"])
         self.max_item = max(self.max_item, size)
         self.wru += max(1, math.ceil(size / 1024))
+        if kwargs["Item"]["sk"]["S"].startswith(RATES_PREFIX):
+            self.rate_wru += max(1, math.ceil(size / 1024))
         self.writes += 1
         return self._client.put_item(**kwargs)
 
@@ -143,11 +157,36 @@ class Workload:
         return OffsetsRead(groups, self.topics, self.partitions, dict(self.end), {})
 
 
+def full_rate_history(count: int, start: float, seed: int = 42) -> RateHistory:
+    """`count` series as full as the state keeps them, random float32 rates (compress as badly as real ones)."""
+    rng = random.Random(seed)
+
+    def rates(n: int) -> tuple[float, ...]:
+        return tuple(float(struct.unpack("<f", struct.pack("<f", rng.uniform(0, 5e4)))[0]) for _ in range(n))
+
+    fine_start = start - 60 * FINE_KEEP_MIN
+    return RateHistory(
+        {
+            f"consumer:group-{i}": RateSeries(
+                fine_start, rates(FINE_KEEP_MIN), 1, fine_start - 900 * COARSE_KEEP, rates(COARSE_KEEP)
+            )
+            for i in range(count)
+        }
+    )
+
+
+def sampled(history: RateHistory, now: float, rng: random.Random) -> RateHistory:
+    """A sample added to every series, as `record_rates` adds one per tick."""
+    return dataclasses.replace(
+        history, series={k: add_sample(s, now, rng.uniform(0, 5e4)) for k, s in history.series.items()}
+    )
+
+
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
-def measure(partitions: int, groups: int, ticks: int) -> dict[str, Any]:
+def measure(partitions: int, groups: int, ticks: int, rate_series: int = 0) -> dict[str, Any]:
     with mock_aws():
         raw = boto3.client("dynamodb", region_name=REGION)
         create_state_table(raw, TABLE)
@@ -155,8 +194,10 @@ def measure(partitions: int, groups: int, ticks: int) -> dict[str, Any]:
         store = DynamoStateStore(metered, TABLE, CLUSTER)
         workload = Workload(partitions, groups)
         baseline = rss_mib()
-        state = store.load()
+        state = dataclasses.replace(store.load(), rate_history=full_rate_history(rate_series, START))
+        rates_rng = random.Random(7)
         wru, rru, observe_s, save_s, load_s = [], [], [], [], []
+        rate_wru: list[int] = []
         for tick in range(ticks):
             now = START + TICK_S * tick
             fetched = workload.read()
@@ -165,10 +206,11 @@ def measure(partitions: int, groups: int, ticks: int) -> dict[str, Any]:
             end, commits = record_offsets(
                 state.end_offsets, state.commits, observed.end_offsets, observed.commits, set(observed.groups), now
             )
-            state = dataclasses.replace(state, end_offsets=end, commits=commits)
+            rates = sampled(state.rate_history, now, rates_rng)
+            state = dataclasses.replace(state, end_offsets=end, commits=commits, rate_history=rates)
             observe_s.append(time.perf_counter() - started)
             del observed, fetched
-            before_w, before_r = metered.wru, metered.rru
+            before_w, before_r, before_rates = metered.wru, metered.rru, metered.rate_wru
             started = time.perf_counter()
             store.save(state, [], now)
             save_s.append(time.perf_counter() - started)
@@ -177,6 +219,7 @@ def measure(partitions: int, groups: int, ticks: int) -> dict[str, Any]:
             load_s.append(time.perf_counter() - started)
             wru.append(metered.wru - before_w)
             rru.append(metered.rru - before_r)
+            rate_wru.append(metered.rate_wru - before_rates)
         started = time.perf_counter()
         cold = DynamoStateStore(raw, TABLE, CLUSTER).load()  # timed without the metering's extra reads
         cold_load_s = time.perf_counter() - started
@@ -187,11 +230,14 @@ def measure(partitions: int, groups: int, ticks: int) -> dict[str, Any]:
         for name in ("end_offsets", "commits"):  # row by row: a whole-table comparison would build every tuple at once
             saved, loaded = getattr(state, name), getattr(cold, name)
             assert saved.keys() == loaded.keys() and all(saved[k] == loaded[k] for k in saved), name
+        assert cold.rate_history.series.keys() == state.rate_history.series.keys()
         state_item = raw.get_item(TableName=TABLE, Key={"pk": {"S": CLUSTER}, "sk": {"S": STATE_SK}})["Item"]
         stored = [i for page in raw.get_paginator("scan").paginate(TableName=TABLE) for i in page["Items"]]
     steady = slice(ticks // 2, None)  # after the first ticks wrote the layouts and the window filled
     wru_tick = statistics.mean(wru[steady])
     rru_tick = statistics.mean(rru[steady])
+    with_rates = [w for w, r in zip(wru[steady], rate_wru[steady], strict=True) if r]
+    without_rates = [w for w, r in zip(wru[steady], rate_wru[steady], strict=True) if not r]
     # Unnamed segments stay stored until TTL removes them (within about two days of expiry, per the TTL page).
     segment_bytes = statistics.mean(
         item_bytes(i) + ITEM_OVERHEAD_BYTES for i in stored if i["sk"]["S"].startswith("seg#")
@@ -211,6 +257,10 @@ def measure(partitions: int, groups: int, ticks: int) -> dict[str, Any]:
         "rcu_per_tick": round(rru_tick, 1),
         "rcu_cold_load": cold_rru,
         "first_tick_wru": wru[0],
+        "rate_series": rate_series,
+        "wru_tick_with_rate_write": round(statistics.mean(with_rates), 1) if with_rates else None,
+        "wru_tick_without_rate_write": round(statistics.mean(without_rates), 1) if without_rates else None,
+        "rate_writes": sum(1 for r in rate_wru if r),
         "max_item_bytes": metered.max_item,
         "state_item_bytes": item_bytes(state_item),
         "writes_per_tick": round(metered.writes / ticks, 1),
@@ -231,13 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, required=True)
     parser.add_argument("--groups", type=int, required=True)
     parser.add_argument("--ticks", type=int, default=60, help="one a minute; 49 fill the 48-sample window")
+    parser.add_argument("--rate-series", type=int, default=0, help="full rate series in the state")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.partitions % PARTITIONS_PER_TOPIC or args.partitions < PARTITIONS_PER_TOPIC * args.groups:
         parser.error(f"partitions: a multiple of {PARTITIONS_PER_TOPIC}, at least {PARTITIONS_PER_TOPIC} per group")
     if args.ticks < 2:
         parser.error("ticks: at least 2")
-    result = measure(args.partitions, args.groups, args.ticks)
+    result = measure(args.partitions, args.groups, args.ticks, args.rate_series)
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return 0

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from kafka_autoscaler.lag.history import (
     COMMIT_MAX_AGE_S,
@@ -27,6 +28,8 @@ from kafka_autoscaler.model import (
     OffsetSample,
     Outcome,
     OutcomeStatus,
+    RateHistory,
+    RateSeries,
     Reason,
     ScalerState,
     Target,
@@ -39,9 +42,14 @@ from kafka_autoscaler.state.dynamodb import (
     LAYOUT_REFRESH_S,
     LAYOUT_TTL_S,
     LOG_TTL_S,
+    RATE_HISTORY_REFRESH_S,
+    RATE_HISTORY_SAVE_S,
+    RATE_HISTORY_TTL_S,
+    RATES_PREFIX,
     SEGMENT_TTL_S,
     DynamoStateStore,
 )
+from kafka_autoscaler.state.rate_history import COARSE_KEEP, FINE_KEEP_MIN, add_sample
 from moto import mock_aws
 from moto_tables import create_state_table
 
@@ -502,3 +510,145 @@ def test_the_log_keeps_changes_and_failures_for_thirty_days(dynamodb: Any) -> No
     assert [i["status"]["S"] for i in logged] == ["applied", "failed"]
     assert {int(i["expires_at"]["N"]) for i in logged} == {int(NOW) + LOG_TTL_S}
     assert "expires_at" not in items(dynamodb, "state")[0]
+
+
+# ---------------------------------------------------------------- rate history
+def full_rate_history(count: int, seed: int = 7) -> RateHistory:
+    """`count` series filled to what rate_history keeps, float32 values (the codec's precision), a few NaN."""
+    rng = np.random.default_rng(seed)
+
+    def numbers(n: int) -> tuple[float, ...]:
+        values = rng.uniform(0, 5e4, n).astype("<f4")
+        values[rng.integers(0, n, 20)] = np.nan  # minutes not seen
+        return tuple(float(v) for v in values)
+
+    series = {
+        f"consumer:group-{i}": RateSeries(
+            NOW - 60 * FINE_KEEP_MIN,
+            numbers(FINE_KEEP_MIN),
+            3,
+            NOW - 60 * FINE_KEEP_MIN - 900 * COARSE_KEEP,
+            numbers(COARSE_KEEP),
+            (1440,),
+            NOW - 3600,
+        )
+        for i in range(count)
+    }
+    return RateHistory(series, {"brokers": 1500.0}, {"consumer:group-0": NOW - 600}, {"consumer:group-1": NOW - 30})
+
+
+def same_rates(a: RateHistory, b: RateHistory) -> bool:
+    """Exactly equal, NaN where NaN (NaN != NaN, so tuples of decoded NaN never compare equal)."""
+
+    def same(x: tuple[float, ...], y: tuple[float, ...]) -> bool:
+        return len(x) == len(y) and bool(np.array_equal(np.array(x), np.array(y), equal_nan=True))
+
+    return (
+        a.series.keys() == b.series.keys()
+        and all(
+            same(s.values, b.series[k].values)
+            and same(s.coarse, b.series[k].coarse)
+            and dataclasses.replace(s, values=(), coarse=()) == dataclasses.replace(b.series[k], values=(), coarse=())
+            for k, s in a.series.items()
+        )
+        and (a.lead_times_s, a.scaled_out_at, a.starting_since) == (b.lead_times_s, b.scaled_out_at, b.starting_since)
+    )
+
+
+def with_sample(history: RateHistory, t: float) -> RateHistory:
+    key = next(iter(history.series))
+    return dataclasses.replace(history, series={**history.series, key: add_sample(history.series[key], t, 123.0)})
+
+
+def rate_puts(recorder: Recorder) -> list[dict[str, Any]]:
+    return [i for i in recorder.written() if i["sk"]["S"].startswith(RATES_PREFIX)]
+
+
+def test_twelve_full_rate_series_save_and_load_with_every_item_under_the_limit(dynamodb: Any) -> None:
+    """https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html: items at most 400 KB."""
+    history = full_rate_history(12)
+    state = dataclasses.replace(full_state(), rate_history=history)
+    store(dynamodb).save(state, [], NOW)
+    stored = items(dynamodb)
+    assert max(item_size(i) for i in stored) < 400 * 1024
+    chunks = [i for i in stored if i["sk"]["S"].startswith(RATES_PREFIX)]
+    assert len(chunks) > 1  # the encoded history is bigger than one item may be
+    assert all(int(i["expires_at"]["N"]) == int(NOW + RATE_HISTORY_TTL_S) for i in chunks)
+    state_item = next(i for i in stored if i["sk"]["S"] == "state")
+    assert "rate_history" not in json.loads(state_item["doc"]["S"])
+    assert item_size(state_item) < 8 * 1024
+    loaded = store(dynamodb).load()  # a cold load: another store instance
+    assert same_rates(loaded.rate_history, history)
+    assert dataclasses.replace(loaded, rate_history=history) == dataclasses.replace(state, version=1)
+
+
+def test_the_rate_history_is_written_when_changed_at_most_once_an_interval(dynamodb: Any) -> None:
+    recorder = Recorder(dynamodb)
+    writer = DynamoStateStore(recorder, TABLE, CLUSTER)
+    first = full_rate_history(2)
+    writer.save(dataclasses.replace(writer.load(), rate_history=first), [], NOW)
+    assert len(rate_puts(recorder)) > 0
+    history, now = first, NOW
+    for _ in range(int(RATE_HISTORY_SAVE_S // 60) - 1):  # ticks within the interval: kept in memory only
+        now += 60
+        history = with_sample(history, now)
+        before = len(rate_puts(recorder))
+        writer.save(dataclasses.replace(writer.load(), rate_history=history), [], now)
+        assert len(rate_puts(recorder)) == before
+        assert same_rates(writer.load().rate_history, history)  # a warm load has the newest
+    assert same_rates(store(dynamodb).load().rate_history, first)  # a cold load has the one written
+    now = NOW + RATE_HISTORY_SAVE_S
+    history = with_sample(history, now)
+    before = len(rate_puts(recorder))
+    writer.save(dataclasses.replace(writer.load(), rate_history=history), [], now)
+    assert len(rate_puts(recorder)) > before  # due and changed
+    assert same_rates(store(dynamodb).load().rate_history, history)
+    before = len(rate_puts(recorder))
+    writer.save(writer.load(), [], now + 2 * RATE_HISTORY_SAVE_S)  # due, unchanged: not written
+    assert len(rate_puts(recorder)) == before
+    state = writer.load()
+    writer.save(state, [], now + RATE_HISTORY_REFRESH_S)  # unchanged for a day: written again before it expires
+    assert len(rate_puts(recorder)) > before
+    assert same_rates(store(dynamodb).load().rate_history, history)
+
+
+def test_an_empty_rate_history_writes_no_chunks(dynamodb: Any) -> None:
+    store(dynamodb).save(full_state(), [], NOW)
+    assert items(dynamodb, RATES_PREFIX) == []
+    assert store(dynamodb).load().rate_history == RateHistory()
+
+
+def test_a_crash_between_rate_history_chunk_writes_keeps_the_previous_one(dynamodb: Any) -> None:
+    first, second = full_rate_history(4, seed=1), full_rate_history(4, seed=2)
+    store(dynamodb).save(dataclasses.replace(full_state(), rate_history=first), [], NOW)
+    loaded = store(dynamodb).load()
+    counting = Recorder(dynamodb)
+    DynamoStateStore(counting, TABLE, CLUSTER).save(
+        dataclasses.replace(store(dynamodb).load(), rate_history=second), [], NOW + RATE_HISTORY_SAVE_S
+    )
+    chunks = len(rate_puts(counting))
+    assert chunks > 1
+    for crash_at in range(1, chunks + 1):  # after the first, ..., after the last chunk: before the state item
+        dynamodb.delete_table(TableName=TABLE)
+        create_state_table(dynamodb, TABLE)
+        store(dynamodb).save(dataclasses.replace(full_state(), rate_history=first), [], NOW)
+        crashing = Recorder(dynamodb, crash_after=crash_at)
+        writer = DynamoStateStore(crashing, TABLE, CLUSTER)
+        state = writer.load()
+        with pytest.raises(CrashError):
+            writer.save(dataclasses.replace(state, rate_history=second), [], NOW + RATE_HISTORY_SAVE_S)
+        assert [i["sk"]["S"].split("#")[0] for i in crashing.written()][-1] == "rates"
+        after = store(dynamodb).load()
+        assert after.version == loaded.version
+        assert same_rates(after.rate_history, first), crash_at
+
+
+def test_lost_rate_history_chunks_start_it_anew(dynamodb: Any, caplog: pytest.LogCaptureFixture) -> None:
+    store(dynamodb).save(dataclasses.replace(full_state(), rate_history=full_rate_history(2)), [], NOW)
+    for item in items(dynamodb, RATES_PREFIX)[:1]:
+        dynamodb.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})  # as TTL would
+    with caplog.at_level(logging.WARNING):
+        loaded = store(dynamodb).load()
+    assert loaded.rate_history == RateHistory()  # missing is missing, never zeros
+    assert "rate history" in caplog.text
+    assert loaded.last_action_t == full_state().last_action_t

@@ -107,10 +107,12 @@ def missing_field_codecs() -> list[str]:
 
 
 # ---------------------------------------------------------------- the state document
-def encode_state(state: ScalerState, *, with_offsets: bool = True) -> dict[str, Any]:
-    """A JSON-ready mapping of the state; offsets left out when stored apart."""
+def encode_state(
+    state: ScalerState, *, with_offsets: bool = True, leave_out: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """A JSON-ready mapping of the state; offsets and the FIELDS in `leave_out` left out when stored apart."""
     doc: dict[str, Any] = {"schema": SCHEMA, "version": state.version}
-    doc.update({name: codec.encode(getattr(state, name)) for name, codec in FIELDS.items()})
+    doc.update({name: codec.encode(getattr(state, name)) for name, codec in FIELDS.items() if name not in leave_out})
     if with_offsets:
         doc[END] = _history_to_json(state.end_offsets)
         doc[COMMITS] = _history_to_json(state.commits)

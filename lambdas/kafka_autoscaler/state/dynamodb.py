@@ -12,16 +12,22 @@ Items under pk = the cluster key:
 - `layout#<id>#<n>`: chunk n of a history's keys by row, named after its content; written
   when the keys change and again every LAYOUT_REFRESH_S while named, expiring twice that
   after each write.
+- `rates#<version>.<token>#<n>`: chunk n of the rate history (the forecaster's series, state
+  field `rate_history`, about 100 KB per full series: too big for the state item). Written
+  under new keys, before the state item that names them, only when it changed and at most
+  once every RATE_HISTORY_SAVE_S (and every RATE_HISTORY_REFRESH_S even unchanged); they
+  expire RATE_HISTORY_TTL_S after the save.
 - `log#<time>#<n>`: the decision log, changes and failures only, expiring after 30 days.
 
-A save writes what changed: the tick's new columns, a layout when keys changed, the
-state item. Nothing is deleted: TTL removes what no state names any more, without
+A save writes what changed: the tick's new columns, a layout when keys changed, the rate
+history when due, the state item. Nothing is deleted: TTL removes what no state names any more, without
 consuming write units. A crash before the state item leaves the previous state whole
 (the orphaned chunks expire); a crash after it loses at most the decision log of the tick.
 
 Load reads the state item alone when it is the one this store last loaded or saved (a
 warm Lambda keeps the histories in memory); otherwise it fetches the layouts and
-segments the manifest names with BatchGetItem: only the window the histories keep.
+segments the manifest names with BatchGetItem: only the window the histories keep, and the
+rate history chunks the state item's `rates` attribute names.
 """
 
 from __future__ import annotations
@@ -31,15 +37,16 @@ import json
 import logging
 import secrets
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from kafka_autoscaler.lag.history import END_OFFSET_MAX_AGE_S, Column, SampleTable
-from kafka_autoscaler.model import Outcome, OutcomeStatus, ScalerState
+from kafka_autoscaler.model import Outcome, OutcomeStatus, RateHistory, ScalerState
 from kafka_autoscaler.ports import StateConflictError
 from kafka_autoscaler.state.codec import (
     COMMITS,
@@ -62,6 +69,7 @@ from kafka_autoscaler.state.codec import (
     table_from_parts,
     table_manifest,
 )
+from kafka_autoscaler.state.rate_codec import RateCodecError, decode_rate_history, encode_rate_history
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -74,12 +82,25 @@ STATE_SK = "state"
 SEGMENT_PREFIX = "seg#"
 LAYOUT_PREFIX = "layout#"
 LOG_PREFIX = "log#"
+RATES_PREFIX = "rates#"
+RATES_FIELD = "rate_history"
 LOG_TTL_S = 30 * 86400
 SEGMENT_TTL_S = END_OFFSET_MAX_AGE_S + 3600.0
 LAYOUT_REFRESH_S = 6 * 3600.0
 LAYOUT_TTL_S = 2 * LAYOUT_REFRESH_S
 # DynamoDB items are at most 400 KB; chunks stay below half of it with their keys and attributes.
 CHUNK_BYTES = 180 * 1024
+# The rate history is written at most this often; a warm Lambda keeps the newest in memory between
+# writes. A crash (or a cold start after one) loses at most these minutes of forecast history: the
+# forecaster learns from weeks of it, so a gap of ten minutes is acceptable, and it saves ~1 WRU per
+# KB of it on every other tick.
+RATE_HISTORY_SAVE_S = 600.0
+# Written again this often even when unchanged, so that its chunks never expire while named.
+RATE_HISTORY_REFRESH_S = 86400.0
+RATE_HISTORY_TTL_S = 3 * RATE_HISTORY_REFRESH_S
+# Rate history chunks: well below the 400 KB item limit with their keys and attributes
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html).
+RATE_CHUNK_BYTES = 300 * 1024
 # BatchGetItem reads at most 100 keys per request.
 BATCH_GET_KEYS = 100
 BATCH_GET_ATTEMPTS = 8
@@ -101,6 +122,31 @@ def segment_key(segment: str, index: int) -> str:
     return f"{SEGMENT_PREFIX}{segment}#{index:03d}"
 
 
+def rates_key(name: str, index: int) -> str:
+    return f"{RATES_PREFIX}{name}#{index:03d}"
+
+
+def encode_rates(history: RateHistory) -> bytes:
+    text = json.dumps(encode_rate_history(history), sort_keys=True, separators=(",", ":"))
+    return zlib.compress(text.encode("utf-8"), 6)
+
+
+def decode_rates(blob: bytes) -> RateHistory:
+    """Raises StateCodecError."""
+    try:
+        return decode_rate_history(json.loads(zlib.decompress(blob)))
+    except (
+        zlib.error,
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+        RateCodecError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as error:
+        raise StateCodecError(f"rate history: {type(error).__name__}: {error}") from error
+
+
 def layout_key(layout: str, index: int) -> str:
     return f"{LAYOUT_PREFIX}{layout}#{index:03d}"
 
@@ -114,6 +160,38 @@ def split(blob: bytes, size: int = CHUNK_BYTES) -> list[bytes]:
     return [blob[start : start + size] for start in range(0, len(blob), size)] or [b""]
 
 
+@dataclass(frozen=True)
+class _RatesRef:
+    """The rate history chunks a state item names."""
+
+    name: str  # "<version>.<token>" of the save that wrote them
+    chunks: int
+    digest: str  # blob_id of the encoded history
+    written_at: float
+
+    def as_item(self) -> AttributeValueTypeDef:
+        return {
+            "M": {
+                "name": {"S": self.name},
+                "chunks": _n(self.chunks),
+                "digest": {"S": self.digest},
+                "written_at": _n(self.written_at),
+            }
+        }
+
+    @staticmethod
+    def of_item(value: AttributeValueTypeDef | None) -> _RatesRef | None:
+        if value is None or "M" not in value:
+            return None
+        raw = value["M"]
+        try:
+            return _RatesRef(
+                raw["name"]["S"], int(raw["chunks"]["N"]), raw["digest"]["S"], float(raw["written_at"]["N"])
+            )
+        except (KeyError, ValueError):
+            return None
+
+
 @dataclass
 class _Stored:
     """What this store knows is in the table: the state item it last loaded or saved, and its parts."""
@@ -125,6 +203,9 @@ class _Stored:
     segment_layouts: dict[str, frozenset[str]]  # segment id -> layouts its columns follow
     layouts: dict[str, tuple[int, float]]  # layout id -> (chunk count, written at)
     layout_keys: dict[str, tuple[str | None, ...]]  # layout id -> keys by row
+    rates: RateHistory = field(default_factory=RateHistory)  # the newest rate history, maybe not yet written
+    rates_written: RateHistory | None = None  # the rate history whose encoding `rates_ref` names
+    rates_ref: _RatesRef | None = None
 
 
 class DynamoStateStore:
@@ -191,10 +272,34 @@ class DynamoStateStore:
         known = self._stored
         if known is None or not token or known.token != token:
             known = self._load_histories(token, item.get("samples", {}).get("B"))
+            ref = _RatesRef.of_item(item.get("rates"))
+            rates = self._load_rates(ref, doc.rate_history)
+            known.rates = rates or RateHistory()
+            if ref is not None and rates is not None:
+                known.rates_ref, known.rates_written = ref, rates
         self._stored = known
         return dataclasses.replace(
-            doc, end_offsets=known.tables[END], commits=known.tables[COMMITS], version=int(item["version"]["N"])
+            doc,
+            end_offsets=known.tables[END],
+            commits=known.tables[COMMITS],
+            rate_history=known.rates,
+            version=int(item["version"]["N"]),
         )
+
+    def _load_rates(self, ref: _RatesRef | None, in_doc: RateHistory) -> RateHistory | None:
+        """The rate history the state item names (None when lost); one kept in the document by an older save."""
+        if ref is None:
+            return in_doc
+        keys = [rates_key(ref.name, i) for i in range(ref.chunks)]
+        blob = _joined(self._get_blobs(keys), keys)
+        if blob is None:
+            logger.warning("rate history of %s: chunks %s are missing (expired); starting it anew", self._pk, ref.name)
+            return None
+        try:
+            return decode_rates(blob)
+        except StateCodecError as error:
+            logger.warning("rate history of %s is unreadable (%s); starting it anew", self._pk, error)
+            return None
 
     def _load_histories(self, token: str, manifest_blob: bytes | None) -> _Stored:
         empty = _Stored(
@@ -369,12 +474,13 @@ class DynamoStateStore:
                 )
         if new:
             self._put_blob(segment_key, segment, blob, now + SEGMENT_TTL_S)
+        rates_written, rates_ref = self._save_rates(state.rate_history, known, segment, now)
         manifests = {
             name: table_manifest(tables[name], current[name], {u: s for u, (_, s) in columns[name].items()})
             for name in SAMPLE_FIELDS
         }
         layouts = {k: v for k, v in layouts.items() if k in needed}
-        self._put_state(state, version, token, encode_manifest(manifests, segments, layouts), now)
+        self._put_state(state, version, token, encode_manifest(manifests, segments, layouts), rates_ref, now)
         self._stored = _Stored(
             token,
             tables,
@@ -383,8 +489,29 @@ class DynamoStateStore:
             {s: segment_layouts[s] for s in segments},
             layouts,
             {k: v for k, v in layout_keys.items() if k in needed},
+            state.rate_history,
+            rates_written,
+            rates_ref,
         )
         self._append_log(outcomes, now)
+
+    def _save_rates(
+        self, history: RateHistory, known: _Stored | None, name: str, now: float
+    ) -> tuple[RateHistory | None, _RatesRef | None]:
+        """The rate history in the table after this save, and its chunks: written when changed and due."""
+        ref = known.rates_ref if known else None
+        written = known.rates_written if known else None
+        if ref is None and history == RateHistory():
+            return None, None  # nothing learnt yet: nothing to write
+        refresh_due = ref is not None and now - ref.written_at >= RATE_HISTORY_REFRESH_S
+        if not refresh_due and (history is written or (ref is not None and now - ref.written_at < RATE_HISTORY_SAVE_S)):
+            return written, ref
+        blob = encode_rates(history)
+        digest = blob_id(blob)
+        if ref is not None and digest == ref.digest and not refresh_due:
+            return history, ref
+        chunks = self._put_blob(rates_key, name, blob, now + RATE_HISTORY_TTL_S, RATE_CHUNK_BYTES)
+        return history, _RatesRef(name, chunks, digest, now)
 
     def _layout_id(
         self, table: SampleTable, known: _Stored | None, layout_keys: dict[str, tuple[str | None, ...]]
@@ -401,8 +528,15 @@ class DynamoStateStore:
         layout_keys[layout] = keys
         return layout
 
-    def _put_blob(self, key_of: Callable[[str, int], str], name: str, blob: bytes, expires_at: float) -> int:
-        pieces = split(blob, self._chunk_bytes)
+    def _put_blob(
+        self,
+        key_of: Callable[[str, int], str],
+        name: str,
+        blob: bytes,
+        expires_at: float,
+        chunk_bytes: int | None = None,
+    ) -> int:
+        pieces = split(blob, chunk_bytes or self._chunk_bytes)
         for index, data in enumerate(pieces):
             self._db.put_item(
                 TableName=self._table,
@@ -410,16 +544,21 @@ class DynamoStateStore:
             )
         return len(pieces)
 
-    def _put_state(self, state: ScalerState, version: int, token: str, manifest: bytes, now: float) -> None:
+    def _put_state(
+        self, state: ScalerState, version: int, token: str, manifest: bytes, rates: _RatesRef | None, now: float
+    ) -> None:
         saved = dataclasses.replace(state, version=version)
+        doc = encode_state(saved, with_offsets=False, leave_out=frozenset({RATES_FIELD}))
         item: Item = {
             **self._key(STATE_SK),
-            "doc": {"S": json.dumps(encode_state(saved, with_offsets=False), sort_keys=True, separators=(",", ":"))},
+            "doc": {"S": json.dumps(doc, sort_keys=True, separators=(",", ":"))},
             "samples": {"B": manifest},
             "version": _n(version),
             "token": {"S": token},
             "saved_at": _n(now),
         }
+        if rates is not None:
+            item["rates"] = rates.as_item()
         if state.version == 0:
             condition, values = "attribute_not_exists(pk)", None
         else:
