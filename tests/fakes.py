@@ -24,6 +24,7 @@ class FakeWorld:
     messages: list[Message] = field(default_factory=list)
     rebalances: list[Decision] = field(default_factory=list)
     type_calls: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)  # group id -> why the reader could not judge it
 
     # ClusterReader / ClusterControl
     def describe(self) -> ClusterState:
@@ -54,7 +55,8 @@ class FakeLag:
 
     def read(self, bindings: Sequence[ConsumerBinding], state: ScalerState, now: float) -> LagObservation:
         return LagObservation(
-            groups={b.group_id: self.world.groups[b.group_id] for b in bindings if b.group_id in self.world.groups}
+            groups={b.group_id: self.world.groups[b.group_id] for b in bindings if b.group_id in self.world.groups},
+            missing=dict(self.world.missing),
         )
 
 

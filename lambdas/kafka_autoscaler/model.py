@@ -151,7 +151,10 @@ class Snapshot:
     reassignments_in_progress: int | None = None  # partition moves Kafka reports; None: unknown
     problems: tuple[str, ...] = ()  # what could not be observed, in words
     facts: ClusterFacts | None = None  # broker, topic and group configuration; None: not read
-    broker_replicas: dict[int, int] | None = None  # replicas per broker from Kafka metadata, canaries left out
+    broker_replicas: dict[int, int] | None = None
+    lag_missing: dict[str, str] = field(
+        default_factory=dict
+    )  # group id -> why its lag is unknown  # replicas per broker from Kafka metadata, canaries left out
 
 
 # ---------------------------------------------------------------- decide: the plan

@@ -54,6 +54,7 @@ class LagObservation:
     end_offsets: Mapping[str, OffsetSample] = field(default_factory=dict)  # "topic:partition"
     commits: Mapping[str, OffsetSample] = field(default_factory=dict)  # "group|topic:partition"
     problems: tuple[str, ...] = ()
+    missing: Mapping[str, str] = field(default_factory=dict)  # group id -> why its lag is unknown
 
 
 class ClusterReader(Protocol):

@@ -99,6 +99,17 @@ def test_notable_holds_are_told_once() -> None:
     assert len(w.messages) == 1 and "lag could not be read" in w.messages[0].text
 
 
+def test_a_missing_group_is_told_with_its_likely_cause() -> None:
+    w, store = world(), MemoryStateStore()
+    del w.groups["orders-processor"]
+    cause = "group 'orders-processor' has no members and no committed offsets: check group_id"
+    w.missing["orders-processor"] = cause
+    result = tick(consumer_only(), ports_for(w, store), NOW, "test")
+    decision = next(d for d in result.plan.decisions if d.key == "consumer:orders-processor")  # type: ignore[union-attr]
+    assert decision.reason.value == "MissingData" and decision.desired == decision.current
+    assert cause in decision.message and cause in w.messages[0].text
+
+
 @settings(max_examples=25, deadline=None)
 @given(rate=st.floats(1.0, 80.0), noise=st.lists(st.floats(-0.05, 0.05), min_size=90, max_size=90))
 def test_no_flapping_on_a_constant_load(rate: float, noise: list[float]) -> None:

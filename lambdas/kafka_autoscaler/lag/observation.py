@@ -199,9 +199,11 @@ def build_observation(
     end_samples: dict[str, OffsetSample] = {}
     commit_samples: dict[str, OffsetSample] = {}
     problems = list(fetched.problems)
+    missing: dict[str, str] = {}
     for group_id, offsets in fetched.groups.items():
         if (reason := missing_reason(offsets, fetched)) is not None:
             problems.append(f"group {group_id}: lag unknown: {reason}")
+            missing[group_id] = reason
             continue
         rows: list[PartitionLag] = []
         for topic in fetched.topics[group_id]:
@@ -227,4 +229,6 @@ def build_observation(
                 if committed is not None:
                     commit_samples[ckey] = OffsetSample(now, committed)
         groups[group_id] = group_lag(offsets, rows)
-    return LagObservation(groups=groups, end_offsets=end_samples, commits=commit_samples, problems=tuple(problems))
+    return LagObservation(
+        groups=groups, end_offsets=end_samples, commits=commit_samples, problems=tuple(problems), missing=missing
+    )

@@ -145,6 +145,7 @@ class FallbackLagSource:
                 end_offsets=first.end_offsets,
                 commits=first.commits,
                 problems=(*first.problems, f"fallback lag source failed: {error}"),
+                missing=first.missing,
             )
         filled = {b.group_id: second.groups[b.group_id] for b in missing if b.group_id in second.groups}
         return LagObservation(
@@ -152,4 +153,5 @@ class FallbackLagSource:
             end_offsets={**second.end_offsets, **first.end_offsets},
             commits={**second.commits, **first.commits},
             problems=(*first.problems, *second.problems),
+            missing={g: why for g, why in first.missing.items() if g not in filled},
         )

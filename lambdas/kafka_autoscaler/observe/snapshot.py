@@ -104,6 +104,7 @@ def take_snapshot(config: AutoscalerConfig, ports: Ports, state: ScalerState, no
         problems=tuple(problems),
         facts=facts,
         broker_replicas=replicas,
+        lag_missing=dict(lag.missing),
     )
     return Observation(snapshot, lag)
 

@@ -36,6 +36,7 @@ def decide(snapshot: Snapshot, config: AutoscalerConfig, now: float) -> Plan:
             snapshot.state,
             now,
             tick_s=config.schedule.rate_minutes * 60.0,
+            missing_reason=snapshot.lag_missing.get(binding.group_id),
         )
         decisions.append(owned_decision(binding, result.decision, service, snapshot.state, now))
         if result.recommendation is not None:

@@ -108,8 +108,13 @@ def decide_consumers(
     state: ScalerState,
     now: float,
     tick_s: float = 60.0,
+    missing_reason: str | None = None,
 ) -> ConsumerResult:
-    """One binding's decision for this tick; `tick_s` is the schedule's interval."""
+    """One binding's decision for this tick; `tick_s` is the schedule's interval.
+
+    `missing_reason` says why the lag is unknown when the reader knows (a deleted topic, a
+    mistyped group id), so the hold tells the likely cause.
+    """
     name = f"group {binding.group_id}"
     if service is None:
         decision = _hold(binding, 0, Reason.MISSING_DATA, f"{name}: the ECS service could not be read; no change.")
@@ -117,8 +122,9 @@ def decide_consumers(
     current = service.desired
     if group is None:
         # Why: missing data must never scale in, and guessing a scale-out is no better.
+        why = f" ({missing_reason})" if missing_reason else ""
         decision = _hold(
-            binding, current, Reason.MISSING_DATA, f"{name}: lag could not be read; keeping {current} tasks."
+            binding, current, Reason.MISSING_DATA, f"{name}: lag could not be read{why}; keeping {current} tasks."
         )
         return ConsumerResult(decision, None)
 
