@@ -15,7 +15,7 @@ TOPIC = "arn:aws:kafka:eu-west-1:123456789012:topic/orders/6f1d2c3b-1a2b-4c5d-9e
 
 
 def granted(**settings: Any) -> dict[str, tuple[list[str], list[str]]]:
-    statements = permissions.scaler_statements(config(**settings), table_arn="table", rebalancer_arn="rebalancer")
+    statements = permissions.scaler_statements(config(**settings), table_arn="table", state_machine_name="rebalance")
     return {s.sid or "": (sorted(s.actions), list(s.resources)) for s in statements}
 
 
