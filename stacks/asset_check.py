@@ -43,6 +43,24 @@ def missing_handlers(asset_dir: Path) -> list[str]:
     return [module for module in handler_modules() if not (asset_dir / (module.replace(".", "/") + ".py")).is_file()]
 
 
+# ELF e_machine codes (the System V ABI's list): what a shared object was compiled for.
+ELF_MACHINES = {"aarch64": 183, "x86_64": 62}
+
+
+def _built_for_lambda(path: Path) -> bool:
+    """Whether a shared object is an ELF file for the Lambda architecture, read from its header.
+
+    The name says nothing for vendored libraries (numpy.libs/libscipy_openblas64_-*.so).
+    """
+    with path.open("rb") as file:
+        header = file.read(20)
+    if header[:4] != b"\x7fELF":
+        return False
+    little_endian = header[5] == 1
+    machine = int.from_bytes(header[18:20], "little" if little_endian else "big")
+    return machine == ELF_MACHINES[MACHINE]
+
+
 def asset_problems(asset_dir: Path, *, with_dependencies: bool) -> list[str]:
     """What is wrong with a built code asset, one sentence each; empty when it is fit to deploy."""
     problems: list[str] = []
@@ -63,7 +81,7 @@ def asset_problems(asset_dir: Path, *, with_dependencies: bool) -> list[str]:
             name, version = pin.split("==")
             if f"{name.replace('-', '_')}-{version}.dist-info" not in installed:
                 problems.append(f"dependency {pin} is not installed in the asset")
-        foreign = [path.name for path in asset_dir.rglob("*.so") if f"-{MACHINE}-linux" not in path.name]
+        foreign = [path.name for path in asset_dir.rglob("*.so*") if path.is_file() and not _built_for_lambda(path)]
         if foreign:
             problems.append(f"compiled modules not built for {MACHINE}: {', '.join(foreign)}")
     return problems

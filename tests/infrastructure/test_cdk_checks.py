@@ -113,7 +113,9 @@ def test_asset_problems_name_what_is_wrong(tmp_path: Path) -> None:
     package = tmp_path / "kafka_autoscaler"
     (package / "__pycache__").mkdir(parents=True)
     (package / "__init__.py").write_text("", encoding="utf-8")
-    (tmp_path / "native.cpython-312-x86_64-linux-gnu.so").write_bytes(b"")
+    elf = b"\x7fELF\x02\x01\x01" + bytes(11)  # 64-bit little-endian ELF header up to e_machine
+    (tmp_path / "native.cpython-312-x86_64-linux-gnu.so").write_bytes(elf + (62).to_bytes(2, "little"))
+    (tmp_path / "libvendored-1234.so").write_bytes(elf + (183).to_bytes(2, "little"))  # aarch64: no name to tell
     problems = asset_problems(tmp_path, with_dependencies=True)
     assert problems[0] == "autoscaler.yaml is not at the asset root"
     assert problems[1] == "caches or tests in the asset: kafka_autoscaler/__pycache__"

@@ -101,7 +101,8 @@ def _filled(x: FloatArray) -> FloatArray:
     if known.all() or not known.any():
         return np.where(known, x, 0.0)
     index = np.arange(len(x))
-    return np.interp(index, index[known], x[known])
+    filled: FloatArray = np.interp(index, index[known], x[known]).astype(np.float64)
+    return filled
 
 
 def autocorrelation(y: FloatArray, max_lag: int) -> FloatArray:
@@ -205,8 +206,8 @@ def _model(x: FloatArray, periods: tuple[int, ...], at: IntArray, known_before: 
     cycle); the level and what the shape leaves are the next period's to explain.
     """
     every = np.arange(len(x))
-    left = x
-    total = np.zeros(len(at))
+    left: FloatArray = x
+    total: FloatArray = np.zeros(len(at))
     for index, period in enumerate(periods):
         if index == len(periods) - 1:
             return total + seasonal(left, period, at, known_before)[0]

@@ -74,7 +74,7 @@ class ConsumerGroup:
         self.paused_until = np.zeros(partitions, dtype=np.float64)
         self.rebalancing_until = -1.0
         self.rebalances = 0
-        self._slots = np.full(partitions, 0, dtype=np.int64)
+        self._slots: IntArray = np.full(partitions, 0, dtype=np.int64)
         self._next_refresh = 0.0
 
     def state(self, now: float) -> str:
@@ -94,6 +94,7 @@ class ConsumerGroup:
         if not joined and not left:
             return
         gone = set(left)
+        stopped: npt.NDArray[np.bool_]
         self.members = [m for m in self.members if m not in gone] + joined
         if self.protocol is RebalanceProtocol.EAGER:
             new = range_assignment(self.partitions, self.members)
@@ -120,7 +121,7 @@ class ConsumerGroup:
         if now >= self._next_refresh:
             index = {member: i for i, member in enumerate(self.members)}
             idle = len(self.members)
-            slots = np.array([index.get(owner, idle) for owner in self.owners], dtype=np.int64)
+            slots: IntArray = np.array([index.get(owner, idle) for owner in self.owners], dtype=np.int64)
             slots[self.paused_until > now] = idle
             self._slots = slots
             later = self.paused_until[self.paused_until > now]
