@@ -41,6 +41,8 @@ PLATFORM_SIDS: Final = {
     "KafkaCluster": "the Kafka protocol under MSK IAM access control, not an AWS API call",
     "KafkaTopics": "the Kafka protocol under MSK IAM access control, not an AWS API call",
     "KafkaGroups": "the Kafka protocol under MSK IAM access control, not an AWS API call",
+    "AdviceCluster": "the Kafka protocol under MSK IAM access control, not an AWS API call",
+    "AdviceTopics": "the Kafka protocol under MSK IAM access control, not an AWS API call",
 }
 IAM_PREFIX: Final = {"stepfunctions": "states"}
 # Resources the stack creates, as the ARN of any resource of their type (`{}` is the Region).

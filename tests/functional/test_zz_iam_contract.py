@@ -26,6 +26,9 @@ OTHER_CONFIGURATIONS = {
     "tests/functional/test_handler_setup.py::test_scram_credentials": "SCRAM (the example uses IAM access control)",
     "tests/functional/test_aws_cloudwatch.py::test_topics_are_discovered": "a group that lists no topics",
     "tests/functional/test_aws_cloudwatch.py::test_a_group_without": "a group that lists no topics",
+    "tests/functional/test_broker_type.py": "brokers.vertical enabled (off in the example): UpdateBrokerType",
+    "tests/functional/test_handler_runtime_rules.py::test_min_max_mode": "ecs.manage: min_max (the example sets "
+    "the desired count): RegisterScalableTarget",
 }
 
 
