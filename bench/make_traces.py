@@ -6,6 +6,9 @@
 - cron.csv: eight hours of batch jobs started every 20 minutes, each a little late, long and big
   in its own way, over a low base load.
 - bursts.csv: the aperiodic control: bursts like cron's at random (Poisson) times.
+- flicker.csv: six hours of load that switches between 3,000 and 7,000 msg/s every 40-140 s:
+  changes shorter than a tick or two, which a policy that follows the rate since the previous
+  tick sizes for at their peak (the cost of following bursts within a tick).
 """
 
 from __future__ import annotations
@@ -59,9 +62,22 @@ def bursts(rng: np.random.Generator) -> list[tuple[float, float]]:
     return batch_rows(starts, rng, end)
 
 
+def flicker(rng: np.random.Generator) -> list[tuple[float, float]]:
+    """3,000 and 7,000 msg/s in turn, each held 40-140 s (5 s ramps between them)."""
+    end = 6 * 3600.0
+    rows: list[tuple[float, float]] = []
+    t, high = 0.0, False
+    while t < end - 200:
+        rate, held = (7_000.0 if high else 3_000.0), float(rng.uniform(40, 140))
+        rows += [(t, rate), (t + held - 5, rate)]
+        t, high = t + held, not high
+    rows.append((end, 3_000.0))
+    return rows
+
+
 def main() -> None:
     rng = np.random.default_rng(20261201)
-    for name, make in (("weekly", weekly), ("cron", cron), ("bursts", bursts)):
+    for name, make in (("weekly", weekly), ("cron", cron), ("bursts", bursts), ("flicker", flicker)):
         write_trace(TRACES / f"{name}.csv", make(rng))
 
 

@@ -148,8 +148,10 @@ def tradeoff_svg(
     bound: float | None,
     x_label: str = "task-hours",
     y_label: str = "late messages",
+    reference: tuple[str, float] | None = None,
 ) -> str:
-    """Late fraction (y, as %) against task-hours (x); the lower bound a vertical line."""
+    """Late fraction (y, as %) against task-hours (x); the lower bound a dashed vertical line and
+    `reference` (a label and task-hours) a dotted one."""
     figure, axis = plt.subplots(figsize=(WIDTH_IN * 0.75, 4.2))
     tips = _Tips()
     for one in series:
@@ -166,16 +168,13 @@ def tradeoff_svg(
                     point.label, (point.x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="#555"
                 )
         axis.scatter([], [], color=one.colour, marker=one.marker, s=one.size, label=one.label)
-    if bound is not None:
-        axis.axvline(bound, color="#222", linestyle="--", linewidth=1)
+    lines = [("lower bound", bound, "--")] if bound is not None else []
+    if reference is not None:
+        lines.append((reference[0], reference[1], ":"))
+    for label, x, style in lines:
+        axis.axvline(x, color="#222", linestyle=style, linewidth=1)
         axis.annotate(
-            "lower bound",
-            (bound, 1.0),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            ha="right",
-            va="top",
-            fontsize=8,
+            label, (x, 1.0), xycoords=("data", "axes fraction"), rotation=90, ha="right", va="top", fontsize=8
         )
     axis.set_yscale("symlog", linthresh=0.1)
     axis.set_xlim(left=0)

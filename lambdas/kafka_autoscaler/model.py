@@ -35,6 +35,10 @@ class PartitionLag:
     produce_rate: float | None = None  # messages per second into the partition
     consume_rate: float | None = None  # committed messages per second
     stalled_for_s: float = 0.0  # how long the committed offset stayed put while lag > 0
+    # Since the newest commit sample at least 30 s old (the previous tick): committed msgs/s, and
+    # the lag then (the end offset sampled at that moment minus that commit); None when unknown.
+    recent_consume_rate: float | None = None
+    recent_start_lag: int | None = None
 
 
 @dataclass(frozen=True)

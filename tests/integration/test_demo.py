@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from screenshots import inked_rows, screenshot, share_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(360)]
 
@@ -104,6 +105,15 @@ def test_the_report_holds_the_timeline_plots(demo_run: DemoRun) -> None:
         assert f">{title} (" in text, f"the {title} plot, titled with its unit"
     assert "scale_out 1-&gt;" in text, "the scale-out is a marker and a row of the decisions table"
     assert (demo_run.run_dir / "decisions.jsonl").read_text(encoding="utf-8").count("scale_out") >= 1
+
+
+def test_the_report_as_a_person_sees_it_has_its_plots_in_colour(demo_run: DemoRun) -> None:
+    pixels = screenshot(demo_run.report, height=3000)
+    # The measured rate, lag, time lag, running tasks, bytes in and CPU lines (local/report_html.py).
+    lines = {"#2ca02c", "#ff7f0e", "#d62728", "#17becf", "#e377c2", "#8c564b"}
+    missing = sorted(c for c in lines if share_of(pixels, c, 30) * pixels[..., 0].size < 400)
+    assert not missing, f"every timeline line is drawn in its colour (not seen: {missing})"
+    assert inked_rows(pixels).size > 0.2 * pixels.shape[0], "text and plots fill the page, it is not blank"
 
 
 def test_the_report_lists_the_advice_on_the_local_cluster(demo_run: DemoRun) -> None:

@@ -27,7 +27,7 @@ def test_tradeoff_plot_has_a_tooltip_per_point_and_the_bound() -> None:
         "keda", "#1f77b4", [Point(10.0, 0.2, "#1f77b4", "keda@1000"), Point(20.0, 0.01, "#1f77b4", "keda@5000")]
     )
     ours = Series("time-lag", "#d62728", [Point(12.0, 0.0, "#d62728", "time-lag")], marker="*")
-    svg = tradeoff_svg("step", [sweep, ours], bound=8.0)
+    svg = tradeoff_svg("step", [sweep, ours], bound=8.0, reference=("range packing", 9.5))
     ElementTree.fromstring(svg)
     assert all(f"<title>{tip}</title>" in svg for tip in ("keda@1000", "keda@5000", "time-lag"))
-    assert "lower bound" in svg
+    assert "lower bound" in svg and "range packing" in svg

@@ -12,7 +12,7 @@ from kafka.structs import OffsetAndMetadata, OffsetAndTimestamp, TopicPartition
 from kafka_autoscaler.cli.lag import GroupView, PartitionView, _seconds, _servers, as_table
 from kafka_autoscaler.config import ClusterSettings, ConsumerBinding, EcsService
 from kafka_autoscaler.lag.health import Status
-from kafka_autoscaler.lag.observation import partition_lag
+from kafka_autoscaler.lag.observation import GroupOffsets, OffsetsRead, build_observation
 from kafka_autoscaler.lag.timelag import TimeLag
 from kafka_autoscaler.model import GroupLag, OffsetSample, PartitionLag, ScalerState
 from kafka_autoscaler.observe.kafka_client import KafkaAuthError, ScramCredentials, admin_kwargs
@@ -20,6 +20,22 @@ from kafka_autoscaler.observe.kafka_lag import KafkaLagSource
 
 ARN = "arn:aws:kafka:eu-west-1:123456789012:cluster/orders/6f1d2c3b-1a2b"
 NOW = 1000.0
+
+
+def partition_lag(
+    end: int,
+    committed: int | None,
+    log_start: int | None,
+    ends: tuple[OffsetSample, ...] = (),
+    commits: tuple[OffsetSample, ...] = (),
+) -> PartitionLag:
+    """Partition t[0] of group g, read through build_observation with the given kept samples."""
+    offsets = {} if committed is None else {("t", 0): committed}
+    group = GroupOffsets("g", "Stable", 1, frozenset({("t", 0)}), offsets)
+    start = {} if log_start is None else {("t", 0): log_start}
+    read = OffsetsRead({"g": group}, {"g": ("t",)}, {"t": (0,)}, {("t", 0): end}, start)
+    state = ScalerState(end_offsets={"t:0": ends}, commits={"g|t:0": commits})
+    return build_observation(read, state, NOW).groups["g"].partitions[0]
 
 
 @pytest.mark.parametrize(
@@ -33,15 +49,15 @@ NOW = 1000.0
     ],
 )
 def test_partition_lag(end: int, committed: int | None, log_start: int | None, expected_lag: int, why: str) -> None:
-    row = partition_lag("t", 0, end, committed, log_start, (), (), NOW)
+    row = partition_lag(end, committed, log_start)
     assert (row.committed_offset, row.lag) == (committed, expected_lag), why
 
 
 def test_partition_lag_uses_the_kept_history_for_rates_time_lag_and_stall() -> None:
     ends = (OffsetSample(700.0, 0), OffsetSample(900.0, 400))
     commits = (OffsetSample(800.0, 100), OffsetSample(900.0, 100))
-    row = partition_lag("t", 0, 600, 100, 0, ends, commits, NOW)
-    assert row.produce_rate == pytest.approx(2.0)  # 0 -> 600 over 300 s
+    row = partition_lag(600, 100, 0, ends, commits)
+    assert row.produce_rate == pytest.approx(2.0)  # 400 -> 600 since the previous sample, 100 s ago
     assert row.time_lag_s == pytest.approx(250.0)  # offset 100 was written at t=750
     assert row.consume_rate == 0.0
     assert row.stalled_for_s == pytest.approx(200.0)  # unchanged since the sample at t=800

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kafka_autoscaler.sim.bound import lower_bound_task_seconds
+from kafka_autoscaler.sim.bound import lower_bound_task_seconds, range_packing_task_hours
 from kafka_autoscaler.sim.runner import POLICIES, run
 from kafka_autoscaler.sim.settings import SimSettings
 from kafka_autoscaler.sim.trace import Trace
@@ -49,3 +49,24 @@ def test_no_run_without_late_messages_spends_less_than_the_bound(rates: list[flo
         # With late messages a run may cost less, but never less than the work it did.
         floor = max(world.min_tasks * trace.duration_s, metrics.consumed / world.task_capacity) / 3600
         assert metrics.task_hours >= floor - ROUNDING_H, policy
+
+
+def test_range_packing_gives_each_second_the_fewest_tasks_whose_busiest_member_keeps_up() -> None:
+    # 4 partitions with shares 0.4, 0.3, 0.2, 0.1 under RangeAssignor: 1 task carries 1.0, 2 tasks
+    # {0.4, 0.3} and {0.2, 0.1} (busiest 0.7), 3 tasks {0.4, 0.3}, {0.2}, {0.1} (0.7 again), 4 tasks 0.4.
+    shares = np.array([0.4, 0.3, 0.2, 0.1])
+    # 1,000 msgs/s for 10 s at 1,000 per task: 1 task; 1,400: two (0.7 x 1,400 = 980); 2,000: four (0.4 x 2,000 = 800).
+    for rate, tasks in ((1000.0, 1), (1400.0, 2), (2000.0, 4)):
+        cumulative = np.arange(11) * rate
+        assert range_packing_task_hours(cumulative, shares, 1000.0, 1, 4) * 3600 == pytest.approx(10 * tasks), rate
+    # More than even 4 tasks keep up with (0.4 x 3,000 = 1,200): the ceiling, 4.
+    assert range_packing_task_hours(np.arange(11) * 3000.0, shares, 1000.0, 1, 4) * 3600 == pytest.approx(40)
+
+
+def test_range_packing_pays_the_floor_when_nothing_is_produced_and_never_undercuts_the_bound() -> None:
+    shares = np.full(8, 1 / 8)
+    assert range_packing_task_hours(np.zeros(61), shares, 1000.0, 2, 8) * 3600 == 120.0
+    assert range_packing_task_hours(np.zeros(61), shares, 1000.0, 0, 8) == 0.0
+    cumulative = np.concatenate([[0.0], np.cumsum(np.random.default_rng(3).uniform(0, 6000, 600))])
+    packing = range_packing_task_hours(cumulative, shares, 1000.0, 1, 8)
+    assert packing >= lower_bound_task_seconds(cumulative, 60.0, 1000.0, 1, 8) / 3600

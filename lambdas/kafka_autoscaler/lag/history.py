@@ -19,6 +19,9 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from kafka_autoscaler.model import OffsetSample
 
 # End-offset samples are the table time lag is interpolated on: they must reach back as
@@ -105,11 +108,14 @@ class SampleTable(Mapping[str, Row]):
     ) -> None:
         if len(row_pattern) != len(keys):
             raise ValueError(f"sample table: {len(keys)} rows but {len(row_pattern)} row patterns")
+        named = np.frombuffer(row_pattern, dtype=np.uint32) if len(row_pattern) else np.empty(0, dtype=np.uint32)
+        if named.size and int(named.max()) >= len(patterns):
+            row = int(np.argmax(named >= len(patterns)))
+            raise ValueError(f"sample table: row {row} names pattern {named[row]} of {len(patterns)}")
         last_row = [-1] * len(patterns)
-        for row, pattern in enumerate(row_pattern):
-            if pattern >= len(patterns):
-                raise ValueError(f"sample table: row {row} names pattern {pattern} of {len(patterns)}")
-            last_row[pattern] = row
+        newest_first, first_seen = np.unique(named[::-1], return_index=True)
+        for pattern, seen in zip(newest_first.tolist(), first_seen.tolist(), strict=True):
+            last_row[pattern] = named.size - 1 - seen
         for index, pattern_columns in enumerate(patterns):
             for position in pattern_columns:
                 if not 0 <= position < len(columns):
@@ -153,6 +159,23 @@ class SampleTable(Mapping[str, Row]):
 
     def pattern_of(self, row: int) -> tuple[int, ...]:
         return self._patterns[self._row_pattern[row]]
+
+    def row_of(self, key: str) -> int | None:
+        return self._rows.get(key)
+
+    def pattern_index(self, row: int) -> int:
+        """Which pattern the row's samples follow: rows with the same index were sampled at the same moments."""
+        return self._row_pattern[row]
+
+    def block(self, pattern: int, rows: Sequence[int]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """The samples of rows that follow one pattern: times (k,) and offsets (k, len(rows)), oldest column first."""
+        cells = self._cells[pattern]
+        picked = np.asarray(rows, dtype=np.intp)
+        times = np.array([t for t, _ in cells], dtype=np.float64)
+        values = np.empty((len(cells), len(picked)), dtype=np.int64)
+        for index, (_, column) in enumerate(cells):
+            values[index] = np.frombuffer(column, dtype=np.int64)[picked]
+        return times, values
 
     @property
     def keys_by_row(self) -> tuple[str | None, ...]:
@@ -250,38 +273,47 @@ class SampleTable(Mapping[str, Row]):
 
         interned: dict[tuple[int, ...], int] = {}
         row_pattern = array("I", bytes(4 * count))
-        updated = bytearray(count)
+        patterns_out = np.frombuffer(row_pattern, dtype=np.uint32)
+        old_patterns_in = np.frombuffer(old_row_pattern, dtype=np.uint32)
+        updated = np.zeros(count, dtype=bool)
         cut = now - max_age_s
-        shared: dict[tuple[int, int], int] = {}
-        for key, sample in samples.items():
-            row = rows[key]
-            t, value = sample.t, int(sample.offset)
-            position = new_column[t]
-            columns[position].values[row] = value
-            updated[row] = 1
-            pattern = old_row_pattern[row]
-            cells = old_patterns[pattern]
-            if self._monotonic and (not cells or columns[cells[-1]].values[row] <= value):
-                # Every kept offset is at most this one: the rule depends on the pattern alone.
-                index = shared.get((pattern, position))
-                if index is None:
+        sampled = list(samples.values())
+        sample_rows = np.fromiter((rows[key] for key in samples), dtype=np.intp, count=len(sampled))
+        sample_values = np.fromiter((int(s.offset) for s in sampled), dtype=np.int64, count=len(sampled))
+        sample_times = np.fromiter((float(s.t) for s in sampled), dtype=np.float64, count=len(sampled))
+        for t, position in new_column.items():
+            at_t = sample_times == t
+            picked, values = sample_rows[at_t], sample_values[at_t]
+            np.frombuffer(columns[position].values, dtype=np.int64)[picked] = values
+            updated[picked] = True
+            old = old_patterns_in[picked]
+            for pattern in np.unique(old).tolist():
+                same = old == pattern
+                members, offsets = picked[same], values[same]
+                cells = old_patterns[pattern]
+                if self._monotonic and cells:
+                    # Every kept offset is at most the new one: the rule depends on the pattern alone.
+                    rising = np.frombuffer(columns[cells[-1]].values, dtype=np.int64)[members] <= offsets
+                elif self._monotonic:
+                    rising = np.ones(members.size, dtype=bool)
+                else:
+                    rising = np.zeros(members.size, dtype=bool)
+                if rising.any():
                     kept = [c for c in cells if cut <= columns[c].t < t]
-                    kept_pattern = tuple(thin([*kept, position], max_count))
-                    index = shared[pattern, position] = interned.setdefault(kept_pattern, len(interned))
-            else:
-                kept = [c for c in cells if cut <= columns[c].t < t and columns[c].values[row] <= value]
-                index = interned.setdefault(tuple(thin([*kept, position], max_count)), len(interned))
-            row_pattern[row] = index
+                    patterns_out[members[rising]] = interned.setdefault(
+                        tuple(thin([*kept, position], max_count)), len(interned)
+                    )
+                for row, value in zip(members[~rising].tolist(), offsets[~rising].tolist(), strict=True):
+                    kept = [c for c in cells if cut <= columns[c].t < t and columns[c].values[row] <= value]
+                    patterns_out[row] = interned.setdefault(tuple(thin([*kept, position], max_count)), len(interned))
 
         aged: dict[int, int] = {}
         empty = interned.setdefault((), len(interned))
         pruned: list[int] = []
-        for row in range(count):
-            if updated[row]:
-                continue
+        for row in np.flatnonzero(~updated).tolist():
             row_key = keys[row]
             if row_key is None:
-                row_pattern[row] = empty
+                patterns_out[row] = empty
                 continue
             pattern = old_row_pattern[row]
             index = aged.get(pattern)
@@ -291,7 +323,7 @@ class SampleTable(Mapping[str, Row]):
             if index == empty or (complete and scope_of(row_key) in complete):
                 index = empty
                 pruned.append(row)
-            row_pattern[row] = index
+            patterns_out[row] = index
         if pruned:
             rows = dict(rows)
             for row in pruned:
@@ -310,12 +342,13 @@ def _compacted(
     monotonic: bool,
 ) -> SampleTable:
     """The table without columns no row names, and without dead rows once they are the majority."""
-    used_patterns = sorted(set(row_pattern))
+    named = np.frombuffer(row_pattern, dtype=np.uint32) if len(row_pattern) else np.empty(0, dtype=np.uint32)
+    used, renumbered = np.unique(named, return_inverse=True)
+    used_patterns = used.tolist()
     used_columns = sorted({c for p in used_patterns for c in patterns[p]})
     column_at = {old: new for new, old in enumerate(used_columns)}
-    pattern_at = {old: new for new, old in enumerate(used_patterns)}
     new_patterns = [tuple(column_at[c] for c in patterns[p]) for p in used_patterns]
-    new_row_pattern = array("I", map(pattern_at.__getitem__, row_pattern))
+    new_row_pattern = array("I", renumbered.astype(np.uint32).tobytes())
     kept_columns = [columns[c] for c in used_columns]
     dead = sum(key is None for key in keys)
     if dead >= COMPACT_MIN_DEAD_ROWS and dead > len(keys) - dead:

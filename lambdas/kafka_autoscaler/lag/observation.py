@@ -15,10 +15,16 @@ Never lag 0 for what was not seen.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kafka_autoscaler.lag.timelag import RATE_WINDOW_S, estimate_time_lag, offset_table, rate, stalled_for
+import numpy as np
+
+from kafka_autoscaler.lag import batch
+from kafka_autoscaler.lag.batch import Batch, BoolArray, FloatArray, IntArray
+from kafka_autoscaler.lag.history import SampleTable
+from kafka_autoscaler.lag.timelag import RATE_WINDOW_S
 from kafka_autoscaler.model import GroupLag, OffsetSample, PartitionLag, ScalerState, commit_key, partition_key
 from kafka_autoscaler.ports import LagObservation
 
@@ -58,33 +64,138 @@ def consumer_position(committed: int | None, log_start: int | None, end: int) ->
     return log_start if log_start is not None else end
 
 
-def partition_lag(
-    topic: str,
-    partition: int,
-    end: int,
-    committed: int | None,
-    log_start: int | None,
-    end_history: Sequence[OffsetSample],
-    commit_history: Sequence[OffsetSample],
+# The recent rates are taken from the newest samples at least this old: the previous tick
+# (60 s apart on the schedule, 30 s after an alarm's tick), whatever its jitter.
+RECENT_SPAN_S = 30.0
+
+
+@dataclass(frozen=True)
+class PartitionReads:
+    """The partitions of one group in this read, as columns: end and committed offsets, log starts."""
+
+    tps: Sequence[TP]
+    end: IntArray
+    committed: IntArray  # 0 where there is no commit
+    has_commit: BoolArray
+    position: IntArray  # where the group reads next: the commit, else the log start, else the end
+
+    @classmethod
+    def of(cls, group: GroupOffsets, read: OffsetsRead, tps: Sequence[TP]) -> PartitionReads:
+        end = np.array([read.end[tp] for tp in tps], dtype=np.int64)
+        commits = [group.committed.get(tp) for tp in tps]
+        committed = np.array([c if c is not None else 0 for c in commits], dtype=np.int64)
+        has_commit = np.array([c is not None for c in commits], dtype=bool)
+        start = np.array([read.start.get(tp, -1) for tp in tps], dtype=np.int64)
+        position = np.where(has_commit, committed, np.where(start >= 0, start, end))
+        return cls(tps, end, committed, has_commit, position)
+
+
+def _rows(table: SampleTable, keys: Sequence[str]) -> list[int]:
+    return [-1 if (row := table.row_of(key)) is None else row for key in keys]
+
+
+def _history(table: SampleTable, rows: Sequence[int], width: int) -> Batch:
+    """The samples of rows sharing a pattern (-1: a series with none yet)."""
+    if rows[0] < 0:
+        return Batch.of(np.empty(0), np.empty((0, width), dtype=np.int64))
+    times, values = table.block(table.pattern_index(rows[0]), rows)
+    return Batch.of(times, values)
+
+
+def partition_lags(
+    group_id: str,
+    reads: PartitionReads,
+    end_history: SampleTable,
+    commit_history: SampleTable,
     now: float,
     rate_window_s: float = RATE_WINDOW_S,
-) -> PartitionLag:
-    """One partition's lag, time lag, rates and stall from this read and the kept history."""
-    position = consumer_position(committed, log_start, end)
-    lag = max(0, end - position)
-    time_lag = estimate_time_lag(end_history, position, end, now)
-    commits = [*(s for s in commit_history if s.t < now), OffsetSample(now, committed)] if committed is not None else []
-    return PartitionLag(
-        topic=topic,
-        partition=partition,
-        end_offset=end,
-        committed_offset=committed,
-        lag=lag,
-        time_lag_s=None if time_lag is None else time_lag.seconds,
-        produce_rate=rate(offset_table(end_history, end, now), now, rate_window_s),
-        consume_rate=rate(commits, now, rate_window_s) if committed is not None else None,
-        stalled_for_s=stalled_for(commits, committed, time_lag, now) if committed is not None else 0.0,
-    )
+) -> list[PartitionLag]:
+    """Each partition's lag, time lag, rates and stall from this read and the kept history.
+
+    Partitions whose histories were sampled at the same moments are computed as one batch.
+    """
+    end_rows = _rows(end_history, [partition_key(t, p) for t, p in reads.tps])
+    commit_rows = _rows(commit_history, [commit_key(group_id, t, p) for t, p in reads.tps])
+    batches: dict[tuple[int, int], list[int]] = {}
+    for index, (end_row, commit_row) in enumerate(zip(end_rows, commit_rows, strict=True)):
+        end_pattern = -1 if end_row < 0 else end_history.pattern_index(end_row)
+        commit_pattern = (
+            -1 if commit_row < 0 or not reads.has_commit[index] else commit_history.pattern_index(commit_row)
+        )
+        batches.setdefault((end_pattern, commit_pattern), []).append(index)
+    found: list[PartitionLag | None] = [None] * len(reads.tps)
+    for (_, commit_pattern), members in batches.items():
+        picked = np.asarray(members, dtype=np.intp)
+        end, position, committed = reads.end[picked], reads.position[picked], reads.committed[picked]
+        ends = batch.end_table(_history(end_history, [end_rows[i] for i in members], len(members)), end, now)
+        time_lag = batch.time_lags(ends, position, end, now)
+        # The produce rate since the previous tick: end offsets are exact counts, so a short span
+        # follows a burst within a tick (a window of 300 s took minutes); the window's rate only
+        # until a sample is old enough. Its cost, on load that flickers by the minute: bench's
+        # `flicker` trace.
+        produce = batch.recent_rates(ends, now, RECENT_SPAN_S)[0]
+        produce = np.where(np.isnan(produce), batch.window_rates(ends, now, rate_window_s), produce)
+        if commit_pattern < 0:
+            commits = batch.commit_table(_history(commit_history, [-1], len(members)), committed, now)
+        else:
+            commits = batch.commit_table(
+                _history(commit_history, [commit_rows[i] for i in members], len(members)), committed, now
+            )
+        consume = batch.window_rates(commits, now, rate_window_s)
+        recent, start = batch.recent_rates(commits, now, RECENT_SPAN_S)
+        start_lag = _lag_at(ends, commits, start)
+        stalled = batch.stalls(commits, committed, time_lag.seconds, now)
+        lags = np.maximum(0, end - position)
+        without = ~reads.has_commit[picked]  # no commit: no consume rate, no stall
+        columns = zip(
+            members,
+            end.tolist(),
+            _optional(np.where(without, np.nan, committed)),
+            lags.tolist(),
+            _optional(time_lag.seconds),
+            _optional(produce),
+            _optional(np.where(without, np.nan, consume)),
+            np.where(without, 0.0, stalled).tolist(),
+            _optional(np.where(without, np.nan, recent)),
+            _optional(np.where(without, np.nan, start_lag)),
+            strict=True,
+        )
+        for index, end_offset, commit, lag, seconds, produced, consumed, stall, recently, lag_then in columns:
+            topic, partition = reads.tps[index]
+            found[index] = PartitionLag(
+                topic,
+                partition,
+                end_offset,
+                None if commit is None else int(commit),
+                lag,
+                seconds,
+                produced,
+                consumed,
+                stall,
+                recently,
+                None if lag_then is None else int(lag_then),
+            )
+    return [row for row in found if row is not None]
+
+
+def _lag_at(ends: Batch, commits: Batch, start: IntArray) -> FloatArray:
+    """Per series, the lag at the commit sample `start`: the end offset sampled at that very moment
+    minus that commit; NaN where the end history has no kept sample then."""
+    lag: FloatArray = np.full(commits.width, np.nan)
+    cols = np.arange(commits.width)
+    for row in set(start.tolist()) - {-1}:
+        at = np.flatnonzero(ends.t == commits.t[row])
+        if at.size == 0:
+            continue
+        chosen = start == row
+        end_kept = ends.kept[at[-1]]
+        lag = np.where(chosen & end_kept, ends.values[at[-1]] - commits.values[row, cols], lag)
+    return lag
+
+
+def _optional(values: FloatArray | IntArray) -> list[float | None]:
+    """The values as Python numbers, None for NaN."""
+    return [None if math.isnan(v) else v for v in values.astype(np.float64).tolist()]
 
 
 def group_lag(offsets: GroupOffsets, rows: Sequence[PartitionLag]) -> GroupLag:
@@ -200,34 +311,19 @@ def build_observation(
     commit_samples: dict[str, OffsetSample] = {}
     problems = list(fetched.problems)
     missing: dict[str, str] = {}
+    end_table, commit_table = SampleTable.of(state.end_offsets), SampleTable.of(state.commits)
     for group_id, offsets in fetched.groups.items():
         if (reason := missing_reason(offsets, fetched)) is not None:
             problems.append(f"group {group_id}: lag unknown: {reason}")
             missing[group_id] = reason
             continue
-        rows: list[PartitionLag] = []
-        for topic in fetched.topics[group_id]:
-            for partition in fetched.partitions.get(topic, ()):
-                tp = (topic, partition)
-                end = fetched.end[tp]
-                committed = offsets.committed.get(tp)
-                pkey, ckey = partition_key(topic, partition), commit_key(group_id, topic, partition)
-                rows.append(
-                    partition_lag(
-                        topic,
-                        partition,
-                        end,
-                        committed,
-                        fetched.start.get(tp),
-                        state.end_offsets.get(pkey, ()),
-                        state.commits.get(ckey, ()),
-                        now,
-                        rate_window_s,
-                    )
-                )
-                end_samples[pkey] = OffsetSample(now, end)
-                if committed is not None:
-                    commit_samples[ckey] = OffsetSample(now, committed)
+        tps = [(topic, p) for topic in fetched.topics[group_id] for p in fetched.partitions.get(topic, ())]
+        reads = PartitionReads.of(offsets, fetched, tps)
+        rows = partition_lags(group_id, reads, end_table, commit_table, now, rate_window_s)
+        for row in rows:
+            end_samples[partition_key(row.topic, row.partition)] = OffsetSample(now, row.end_offset)
+            if row.committed_offset is not None:
+                commit_samples[commit_key(group_id, row.topic, row.partition)] = OffsetSample(now, row.committed_offset)
         groups[group_id] = group_lag(offsets, rows)
     return LagObservation(
         groups=groups, end_offsets=end_samples, commits=commit_samples, problems=tuple(problems), missing=missing

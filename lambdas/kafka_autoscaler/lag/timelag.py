@@ -1,15 +1,21 @@
 """Time lag, rates and stalls of one partition from its offset history.
 
 Pure arithmetic on the (time, offset) samples that `record` keeps in
-ScalerState.end_offsets and ScalerState.commits. Every function takes the time
-as an argument; nothing here reads a clock.
+ScalerState.end_offsets and ScalerState.commits, one series at a time: each function is
+`batch.py`'s on a batch of one (the lag path computes whole batches). Every function takes
+the time as an argument; nothing here reads a clock.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from kafka_autoscaler.lag import batch
+from kafka_autoscaler.lag.batch import Batch
 from kafka_autoscaler.model import OffsetSample
 
 # Rates are measured over this much recent history: long enough to smooth a
@@ -31,36 +37,41 @@ class TimeLag:
     exact: bool = False
 
 
+def _batch(samples: Sequence[OffsetSample]) -> Batch:
+    """One series as a batch of one."""
+    return Batch.of(
+        np.array([float(s.t) for s in samples], dtype=np.float64),
+        np.array([int(s.offset) for s in samples], dtype=np.int64).reshape(len(samples), 1),
+    )
+
+
+def _known(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
 def offset_table(history: Sequence[OffsetSample], end_offset: int, now: float) -> tuple[OffsetSample, ...]:
     """The end-offset history up to now, with the current end offset as its last row.
 
     Rows newer than now, or above the current end offset (a recreated topic), are dropped.
     """
-    kept = sorted((s for s in history if s.t < now and s.offset <= end_offset), key=lambda s: s.t)
-    return (*kept, OffsetSample(now, end_offset))
+    table = batch.end_table(_batch(history), np.array([end_offset], dtype=np.int64), now)
+    rows = zip(table.t.tolist(), table.values[:, 0].tolist(), table.kept[:, 0].tolist(), strict=True)
+    return tuple(OffsetSample(t, offset) for t, offset, kept in rows if kept)
 
 
 def estimate_time_lag(history: Sequence[OffsetSample], committed: int, end_offset: int, now: float) -> TimeLag | None:
     """now minus the moment the end offset was equal to `committed`, linear between samples.
 
     None when there is lag but no history before now to place the committed offset on.
+    Along a flat stretch the message at `committed` was written when the stretch ended.
 
     >>> estimate_time_lag([OffsetSample(0.0, 0), OffsetSample(10.0, 100)], 50, 100, 10.0)
-    TimeLag(seconds=5.0, lower_bound=False)
+    TimeLag(seconds=5.0, lower_bound=False, exact=False)
     """
-    if committed >= end_offset:
-        return TimeLag(0.0)
-    table = offset_table(history, end_offset, now)
-    if len(table) < 2:
-        return None
-    # The segment whose lower end is the last row still at or below the committed offset:
-    # along a flat stretch the message at `committed` was written when the stretch ended.
-    above = next(i for i, row in enumerate(table) if row.offset > committed)
-    if above == 0:
-        return TimeLag(now - table[0].t, lower_bound=True)
-    low, high = table[above - 1], table[above]
-    fraction = (committed - low.offset) / (high.offset - low.offset)
-    return TimeLag(now - (low.t + fraction * (high.t - low.t)))
+    end = np.array([end_offset], dtype=np.int64)
+    found = batch.time_lags(batch.end_table(_batch(history), end, now), np.array([committed], dtype=np.int64), end, now)
+    seconds = _known(float(found.seconds[0]))
+    return None if seconds is None else TimeLag(seconds, lower_bound=bool(found.lower_bound[0]))
 
 
 def rate(samples: Sequence[OffsetSample], now: float, window_s: float = RATE_WINDOW_S) -> float | None:
@@ -69,10 +80,7 @@ def rate(samples: Sequence[OffsetSample], now: float, window_s: float = RATE_WIN
     None with fewer than two samples at different times. A decrease (a rewound
     commit, a recreated topic) counts as no progress, never as a negative rate.
     """
-    recent = sorted((s for s in samples if now - window_s <= s.t <= now), key=lambda s: s.t)
-    if len(recent) < 2 or recent[-1].t <= recent[0].t:
-        return None
-    return max(0.0, (recent[-1].offset - recent[0].offset) / (recent[-1].t - recent[0].t))
+    return _known(float(batch.window_rates(_batch(samples), now, window_s)[0]))
 
 
 def stalled_for(commits: Sequence[OffsetSample], committed: int, time_lag: TimeLag | None, now: float) -> float:
@@ -83,11 +91,5 @@ def stalled_for(commits: Sequence[OffsetSample], committed: int, time_lag: TimeL
     answer is 0: a partition is not called stalled on a guess, since stuck partitions
     are left out of the demand for tasks.
     """
-    if time_lag is None or time_lag.seconds <= 0:
-        return 0.0
-    since = now
-    for sample in sorted((s for s in commits if s.t <= now), key=lambda s: s.t, reverse=True):
-        if sample.offset != committed:
-            break
-        since = sample.t
-    return max(0.0, min(now - since, time_lag.seconds))
+    seconds = np.array([np.nan if time_lag is None else time_lag.seconds])
+    return float(batch.stalls(_batch(commits), np.array([committed], dtype=np.int64), seconds, now)[0])

@@ -145,6 +145,7 @@ class Verdict:
     cheapest_no_later: str | None  # the cheapest baseline setting no later than ours
     task_hours_ratio: float | None  # ours over that setting's task-hours
     bound_ratio: float | None  # ours over the lower bound
+    packing_ratio: float | None  # ours over the range-packing reference
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +156,7 @@ class Verdict:
             "cheapest_no_later": self.cheapest_no_later,
             "task_hours_ratio": self.task_hours_ratio,
             "bound_ratio": self.bound_ratio,
+            "packing_ratio": self.packing_ratio,
         }
 
 
@@ -174,7 +176,7 @@ def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
         )
         no_later = [r for r in rivals if r.metrics.late_fraction <= mine.late_fraction]
         cheapest = min(no_later, key=lambda r: r.metrics.task_hours, default=None)
-        bound = mine.lower_bound_task_hours
+        bound, packing = mine.lower_bound_task_hours, mine.range_packing_task_hours
         found.append(
             Verdict(
                 trace=ours.trace,
@@ -185,6 +187,7 @@ def verdicts(results: Sequence[RunResult]) -> list[Verdict]:
                 if cheapest and cheapest.metrics.task_hours > 0
                 else None,
                 bound_ratio=round(mine.task_hours / bound, 3) if bound > 0 else None,
+                packing_ratio=round(mine.task_hours / packing, 3) if packing > 0 else None,
             )
         )
     return found
@@ -211,6 +214,7 @@ def summarize(results: Sequence[RunResult]) -> dict[tuple[str, str], dict[str, S
     return {
         key: {name: spread([float(r.metrics.as_dict()[name]) for r in runs]) for name, _, _ in COLUMNS}
         | {"lower_bound_task_hours": spread([r.metrics.lower_bound_task_hours for r in runs])}
+        | {"range_packing_task_hours": spread([r.metrics.range_packing_task_hours for r in runs])}
         for key, runs in grouped.items()
     }
 
@@ -244,7 +248,7 @@ def format_table(results: Sequence[RunResult]) -> str:
     seeds = len({r.settings.seed for r in results})
     summary = summarize(results)
     header = f"{'trace':<9} {'setting':<22}" + "".join(f"{label:>22}" for _, label, _ in COLUMNS[:5])
-    header += "".join(f"{label:>9}" for _, label, _ in COLUMNS[5:]) + f"{'bound h':>9}"
+    header += "".join(f"{label:>9}" for _, label, _ in COLUMNS[5:]) + f"{'bound h':>9}{'pack h':>9}"
     lines = [header, "-" * len(header)]
     for trace in dict.fromkeys(r.trace for r in results):
         if len(lines) > 2:
@@ -253,8 +257,8 @@ def format_table(results: Sequence[RunResult]) -> str:
             values = summary[(trace, name)]
             cells = "".join(f"{_cell(values[key], fmt, seeds):>22}" for key, _, fmt in COLUMNS[:5])
             cells += "".join(f"{fmt.format(values[key].median):>9}" for key, _, fmt in COLUMNS[5:])
-            bound = values["lower_bound_task_hours"].median
-            lines.append(f"{trace:<9} {name:<22}{cells}{bound:>9.1f}")
+            bound, packing = values["lower_bound_task_hours"].median, values["range_packing_task_hours"].median
+            lines.append(f"{trace:<9} {name:<22}{cells}{bound:>9.1f}{packing:>9.1f}")
     return "\n".join(lines)
 
 
@@ -266,6 +270,7 @@ def goal_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
         mine = [v for v in found if v.trace == trace]
         ratios = [v.task_hours_ratio for v in mine if v.task_hours_ratio is not None]
         bounds = [v.bound_ratio for v in mine if v.bound_ratio is not None]
+        packings = [v.packing_ratio for v in mine if v.packing_ratio is not None]
         dominators = sorted({name for v in mine for name in v.dominated_by})
         rows.append(
             {
@@ -276,6 +281,7 @@ def goal_rows(results: Sequence[RunResult]) -> list[dict[str, Any]]:
                 "cheapest_no_later": [v.cheapest_no_later for v in mine],
                 "task_hours_ratio": spread(ratios).__dict__ if ratios else None,
                 "bound_ratio": spread(bounds).__dict__ if bounds else None,
+                "packing_ratio": spread(packings).__dict__ if packings else None,
             }
         )
     return rows
@@ -300,6 +306,9 @@ def goal_lines(results: Sequence[RunResult]) -> list[str]:
             parts.append("no baseline setting is as early;")
         bound = row["bound_ratio"]
         if bound:
-            parts.append(f"task-h / lower bound {bound['median']:.2f} ({bound['low']:.2f}-{bound['high']:.2f})")
+            parts.append(f"task-h / lower bound {bound['median']:.2f} ({bound['low']:.2f}-{bound['high']:.2f});")
+        packing = row["packing_ratio"]
+        if packing:
+            parts.append(f"/ range packing {packing['median']:.2f} ({packing['low']:.2f}-{packing['high']:.2f})")
         lines.append(" ".join(parts))
     return lines

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kafka_autoscaler.sim.bound import lower_bound_task_hours
+from kafka_autoscaler.sim.bound import lower_bound_task_hours, range_packing_task_hours
 from kafka_autoscaler.sim.model import World
 
 
@@ -22,6 +22,7 @@ class RunMetrics:
     rebalances: int
     peak_tasks: int
     lower_bound_task_hours: float  # bound.py: no policy can spend less without late messages
+    range_packing_task_hours: float  # bound.py: keeping up second by second under RangeAssignor (a reference)
     max_time_lag_s: float
     produced: int
     consumed: int
@@ -60,6 +61,12 @@ def measure(world: World) -> RunMetrics:
         lower_bound_task_hours=round(
             lower_bound_task_hours(
                 world.cumulative, target, settings.task_capacity, settings.min_tasks, settings.partitions
+            ),
+            3,
+        ),
+        range_packing_task_hours=round(
+            range_packing_task_hours(
+                world.cumulative, world.shares, settings.task_capacity, settings.min_tasks, settings.task_ceiling
             ),
             3,
         ),

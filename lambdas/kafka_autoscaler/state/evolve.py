@@ -39,25 +39,29 @@ BUSY_BACKLOG_S = 10.0
 
 
 def measured_task_throughput(group: GroupLag | None, service: ServiceState | None) -> float | None:
-    """Per-task throughput, measured only while tasks were saturated.
+    """Per-task throughput, measured over the interval since the previous tick, only if saturated all along.
 
     Why only then: an idle consumer's rate says how much was produced, not how much
-    it could take; learning from it would shrink the estimate and under-provision.
+    it could take; learning from it would shrink the estimate and under-provision. A
+    rate over a window that was only partly saturated (a backlog that built up within
+    it) understates capacity the same way, so every partition must have had a backlog
+    at the start of the interval and still have one now.
     """
-    if group is None or service is None or group.rebalancing:
+    if group is None or service is None or group.rebalancing or not group.partitions:
         return None
-    rate = group.consume_rate
-    if not rate or rate <= 0 or service.running <= 0 or service.running != service.desired or service.pending:
+    if service.running <= 0 or service.running != service.desired or service.pending:
         return None
-    if group.total_lag < rate * BUSY_BACKLOG_S:
+    rates = [p.recent_consume_rate for p in group.partitions]
+    if any(r is None for r in rates):
         return None
-    # Every partition must have had a backlog: one idle partition means its task was not
-    # saturated, and the group's rate per task would understate what a task can do.
-    if group.partitions and any(
-        p.lag <= 0 or p.lag < (p.consume_rate or 0.0) * BUSY_BACKLOG_S for p in group.partitions
-    ):
+    total = sum(r for r in rates if r is not None)
+    if total <= 0:
         return None
-    return rate / service.running
+    for p, rate in zip(group.partitions, rates, strict=True):
+        backlog = max(1.0, (rate or 0.0) * BUSY_BACKLOG_S)
+        if p.recent_start_lag is None or p.recent_start_lag < backlog or p.lag < backlog:
+            return None
+    return total / service.running
 
 
 def _throughputs(
@@ -71,7 +75,7 @@ def _throughputs(
     for binding in bindings:
         changed = state.last_action_t.get(binding.key)
         if changed is not None and now - changed < binding.scale_in_stabilization_s:
-            continue  # rates still average over time before the change and the rebalance it caused
+            continue  # the interval may still hold the start-up and the rebalance the change caused
         sample = measured_task_throughput(lag.groups.get(binding.group_id), services.get(binding.group_id))
         if sample is None:
             continue
