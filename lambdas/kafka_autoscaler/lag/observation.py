@@ -55,6 +55,15 @@ class OffsetsRead:
     problems: tuple[str, ...] = ()
     topic_errors: Mapping[str, str] = field(default_factory=dict)  # topic -> why it could not be described
     leaderless: frozenset[TP] = frozenset()  # partitions without a leader at the read
+    _judged: dict[str, tuple[TP, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def judged(self, group_id: str) -> tuple[TP, ...]:
+        """The partitions a group is judged on: every partition of its topics, in order (worked out once)."""
+        found = self._judged.get(group_id)
+        if found is None:
+            topics = self.topics[group_id]
+            found = self._judged[group_id] = tuple((t, p) for t in topics for p in self.partitions.get(t, ()))
+        return found
 
 
 def consumer_position(committed: int | None, log_start: int | None, end: int) -> int:
@@ -258,13 +267,13 @@ def partition_without_leader(group: GroupOffsets, read: OffsetsRead) -> str | No
 
 def end_offset_unknown(group: GroupOffsets, read: OffsetsRead) -> str | None:
     """A judged partition whose end offset the read did not get."""
-    unknown = sorted(f"{t}[{p}]" for t, p in _judged(group, read) if (t, p) not in read.end)
+    unknown = sorted(f"{t}[{p}]" for t, p in read.judged(group.group_id) if (t, p) not in read.end)
     return f"no end offset for {', '.join(unknown)}" if unknown else None
 
 
 def nothing_committed_nobody_home(group: GroupOffsets, read: OffsetsRead) -> str | None:
     """No committed offset on the judged topics and no member: nothing says where the group is."""
-    if group.members or any(tp in group.committed for tp in _judged(group, read)):
+    if group.members or any(tp in group.committed for tp in read.judged(group.group_id)):
         return None
     if group.state == "Dead" or not read.topics[group.group_id]:
         return f"group '{group.group_id}' does not exist (no members, no committed offsets): check group_id"
@@ -273,7 +282,7 @@ def nothing_committed_nobody_home(group: GroupOffsets, read: OffsetsRead) -> str
 
 def no_partition_judged(group: GroupOffsets, read: OffsetsRead) -> str | None:
     """No bound topic, no commit and no assignment: no partition to judge the group on."""
-    return None if _judged(group, read) else "no partition to judge it on (no bound topic, commit or assignment)"
+    return None if read.judged(group.group_id) else "no partition to judge it on (no bound topic, commit or assignment)"
 
 
 # Checked in order; the first that holds names the cause.
@@ -295,10 +304,6 @@ def missing_reason(group: GroupOffsets, read: OffsetsRead) -> str | None:
     return None
 
 
-def _judged(group: GroupOffsets, read: OffsetsRead) -> list[TP]:
-    return [(t, p) for t in read.topics[group.group_id] for p in read.partitions.get(t, ())]
-
-
 def build_observation(
     fetched: OffsetsRead, state: ScalerState, now: float, rate_window_s: float = RATE_WINDOW_S
 ) -> LagObservation:
@@ -317,7 +322,7 @@ def build_observation(
             problems.append(f"group {group_id}: lag unknown: {reason}")
             missing[group_id] = reason
             continue
-        tps = [(topic, p) for topic in fetched.topics[group_id] for p in fetched.partitions.get(topic, ())]
+        tps = fetched.judged(group_id)
         reads = PartitionReads.of(offsets, fetched, tps)
         rows = partition_lags(group_id, reads, end_table, commit_table, now, rate_window_s)
         for row in rows:
