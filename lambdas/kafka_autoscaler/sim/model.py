@@ -33,7 +33,7 @@ from kafka_autoscaler.sim.ecs import EcsService
 from kafka_autoscaler.sim.group import ConsumerGroup
 from kafka_autoscaler.sim.msk import MskCluster
 from kafka_autoscaler.sim.settings import SimSettings
-from kafka_autoscaler.sim.stretch import consume, last_commits, time_lags
+from kafka_autoscaler.sim.stretch import consume, first_reaching, last_commits, time_lags
 from kafka_autoscaler.sim.trace import FloatArray, Trace
 
 IntArray = npt.NDArray[np.int64]
@@ -190,19 +190,25 @@ class World:
         """
         times = np.arange(first, last + 1, dtype=np.int64)
         produced = np.floor(self.shares * self.cumulative[first : last + 1, None])
-        deltas = np.diff(produced, axis=0, prepend=self.produced[None, :])
+        deltas = np.empty_like(produced)
+        np.subtract(produced[0], self.produced, out=deltas[0])
+        np.subtract(produced[1:], produced[:-1], out=deltas[1:])
         taken = consume(deltas, self.backlog, slots, self._stretch_capacity(first, last))
-        consumed = self.consumed + np.cumsum(taken, axis=0)
+        consumed = np.cumsum(taken, axis=0)
+        consumed += self.consumed
         before = np.concatenate((self.consumed[None, :], consumed[:-1]))
         backlog = produced - consumed
         lags = time_lags(times, backlog, consumed, self._inverse_shares, self.cumulative)
         self.time_lag[first : last + 1] = lags
         ages = np.concatenate(([self.time_lag[first - 1]], lags[:-1])) + 1.0
-        self._count_stretch_lateness(times, ages, before, consumed)
+        if ages.max() >= self._late_after:
+            self._count_stretch_lateness(times, ages, before, consumed)
         histogram = self.lateness.histogram
         assert histogram is not None
         middle = (before + (taken + 1.0) * 0.5) * self._inverse_shares
-        latencies = np.clip(times[:, None] - self.cumulative.searchsorted(middle), 0, LATENCY_BINS - 1)
+        latencies = times[:, None] - first_reaching(self.cumulative, middle)
+        np.maximum(latencies, 0, out=latencies)
+        np.minimum(latencies, LATENCY_BINS - 1, out=latencies)
         add_latencies(histogram, latencies.ravel(), taken.ravel())
         self._bill(times.size)
 

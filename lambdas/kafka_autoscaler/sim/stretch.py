@@ -40,23 +40,28 @@ def consume(deltas: FloatArray, backlog: FloatArray, slots: IntArray, capacity: 
     taken = deltas.copy()
     short = np.flatnonzero((waiting_by_slot(deltas, slots, slot_count) > capacity).any(axis=1))
     left = backlog
-    carrying = bool(left.any())
+    carrying = np.count_nonzero(left) > 0
     second = 0
-    while second < seconds:
-        if not carrying:
-            index = int(np.searchsorted(short, second))
-            if index == short.size:
-                break
-            second = int(short[index])
-        available = left + deltas[second]
-        waiting = np.bincount(slots, weights=available, minlength=slot_count)
-        fraction = np.minimum(np.divide(capacity[second], waiting, out=np.ones(slot_count), where=waiting > 0), 1.0)
-        # The epsilon keeps a share that is whole in exact arithmetic whole in floating point.
-        took = np.minimum(np.floor(available * fraction[slots] + 1e-6), available)
-        taken[second] = took
-        left = available - took
-        carrying = bool(left.any())
-        second += 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        while second < seconds:
+            if not carrying:
+                index = int(np.searchsorted(short, second))
+                if index == short.size:
+                    break
+                second = int(short[index])
+            available = left + deltas[second]
+            waiting = np.bincount(slots, weights=available, minlength=slot_count)
+            # A slot with nothing waiting divides to inf or nan; fmin makes it 1, as _consume does.
+            fraction = np.fmin(capacity[second] / waiting, 1.0)
+            # The epsilon keeps a share that is whole in exact arithmetic whole in floating point.
+            took = taken[second]
+            np.multiply(available, fraction[slots], out=took)
+            took += 1e-6
+            np.floor(took, out=took)
+            np.minimum(took, available, out=took)
+            left = available - took
+            carrying = np.count_nonzero(left) > 0
+            second += 1
     return taken
 
 
@@ -69,8 +74,16 @@ def time_lags(
     rows = np.flatnonzero(waiting.any(axis=1))
     if rows.size:
         oldest = np.where(waiting[rows], (consumed[rows] + 1.0) * inverse_shares, np.inf).min(axis=1)
-        lags[rows] = np.maximum(0.0, times[rows] - cumulative.searchsorted(oldest))
+        lags[rows] = np.maximum(0.0, times[rows] - first_reaching(cumulative, oldest))
     return lags
+
+
+def first_reaching(cumulative: FloatArray, values: FloatArray) -> IntArray:
+    """cumulative.searchsorted(values), searching only the span the values fall in."""
+    low = int(cumulative.searchsorted(values.min()))
+    high = int(cumulative.searchsorted(values.max()))
+    found: IntArray = cumulative[low : high + 1].searchsorted(values) + low
+    return found
 
 
 def last_commits(t: int, owners: IntArray, interval_s: int) -> IntArray:
