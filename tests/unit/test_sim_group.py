@@ -64,3 +64,13 @@ def test_changes_during_a_rebalance_fold_into_it() -> None:
     assert group.state(115) == "Stable"
     group.change(200, joined=[], left=[2])
     assert group.rebalances == 2
+
+
+@pytest.mark.parametrize("protocol", list(RebalanceProtocol))
+def test_when_the_last_member_leaves_every_partition_is_idle(protocol: RebalanceProtocol) -> None:
+    group = ConsumerGroup(6, protocol, pause_s=10)
+    group.settle([1, 2, 3])
+    assert group.slots(5).tolist() == [0, 0, 1, 1, 2, 2]
+    group.change(20, [], [1, 2, 3])
+    assert group.state(20) == "Empty"
+    assert group.slots(20).tolist() == [0] * 6  # the idle slot of an empty group, not the leavers' slots

@@ -7,6 +7,11 @@ from abc import ABC, abstractmethod
 from kafka_autoscaler.sim.model import World
 
 
+def next_multiple(now: int, period_s: int, offset_s: int = 0) -> int:
+    """The first second after `now` that is `offset_s` past a multiple of `period_s`."""
+    return now + 1 + (offset_s - now - 1) % period_s
+
+
 class Controller(ABC):
     """Decides the ECS desired count; sees only what its real counterpart could see."""
 
@@ -22,3 +27,11 @@ class Controller(ABC):
     @abstractmethod
     def on_second(self, now: int) -> None:
         """Called after the world stepped to `now`; may call world.set_desired()."""
+
+    def next_wakeup(self, now: int) -> int:
+        """The next second after `now` at which on_second reads or changes the world.
+
+        on_second does nothing at the seconds in between, so the runner may advance the
+        world to this second in one go. The default is every second.
+        """
+        return now + 1

@@ -66,6 +66,10 @@ class EcsService:
             del self.running[-surplus:]
         return stopped
 
+    def next_start(self) -> int | None:
+        """The second the next pending task starts consuming, if any is pending."""
+        return self._pending[0][0] if self._pending else None
+
     def advance(self, now: int) -> list[int]:
         """Tasks whose start-up finished by `now`; they are running from now on."""
         started: list[int] = []

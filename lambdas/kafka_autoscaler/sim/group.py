@@ -104,6 +104,7 @@ class ConsumerGroup:
             stopped = np.array([a != b for a, b in zip(self.owners, new, strict=True)], dtype=bool)
         self.owners = new
         self.owner_ids = np.array(new, dtype=np.int64)
+        self._next_refresh = now  # the slots follow the new owners (all idle when the last member left)
         if not self.members:
             return
         until = now + self.pause_s
@@ -111,7 +112,11 @@ class ConsumerGroup:
             self.rebalances += 1
         self.rebalancing_until = max(self.rebalancing_until, until)
         self.paused_until[stopped] = np.maximum(self.paused_until[stopped], until)
-        self._next_refresh = now
+
+    @property
+    def next_refresh(self) -> float:
+        """After slots(now): the first time the slots change without a join or leave (a pause ends)."""
+        return self._next_refresh
 
     def slots(self, now: float) -> IntArray:
         """Per partition, the index of its consuming member in `members`, or len(members) when none.

@@ -33,6 +33,7 @@ from kafka_autoscaler.sim.ecs import EcsService
 from kafka_autoscaler.sim.group import ConsumerGroup
 from kafka_autoscaler.sim.msk import MskCluster
 from kafka_autoscaler.sim.settings import SimSettings
+from kafka_autoscaler.sim.stretch import consume, first_reaching, last_commits, time_lags
 from kafka_autoscaler.sim.trace import FloatArray, Trace
 
 IntArray = npt.NDArray[np.int64]
@@ -41,6 +42,13 @@ TOPIC = "events"
 GROUP_ID = "events-consumer"
 NOISE_BLOCK_S = 3600
 LATENCY_BINS = 7 * 24 * 3600  # message latency histogram, one bin per second (the last one holds the rest)
+STRETCH_CELLS = 1 << 18  # advance: at most this many seconds x partitions at once (at least a minute)
+
+
+def add_latencies(histogram: FloatArray, latencies: IntArray, weights: FloatArray) -> None:
+    """Add messages (`weights`) at their latencies (whole seconds, already clipped to the bins)."""
+    counts = np.bincount(latencies, weights=weights)
+    histogram[: counts.size] += counts
 
 
 def partition_shares(partitions: int, skew: float, rng: np.random.Generator) -> FloatArray:
@@ -93,10 +101,10 @@ class World:
         self.cumulative = trace.cumulative()
         self.rates = trace.per_second_rates()
         partitions = settings.partitions
-        self.produced = np.zeros(partitions)
-        self.consumed = np.zeros(partitions)  # processed by the consumers
-        self.committed = np.zeros(partitions)  # what the group committed, all anyone else sees
-        self.backlog = np.zeros(partitions)
+        self.produced: FloatArray = np.zeros(partitions)
+        self.consumed: FloatArray = np.zeros(partitions)  # processed by the consumers
+        self.committed: FloatArray = np.zeros(partitions)  # what the group committed, all anyone else sees
+        self.backlog: FloatArray = np.zeros(partitions)
         self._inverse_shares = 1.0 / self.shares
         self._noise = self._draw_noise()
         self._capacity = np.zeros(partitions + 1)
@@ -134,18 +142,146 @@ class World:
 
     # ---------------------------------------------------------------- one second
     def step(self, t: int) -> None:
+        """Second `t`, on its own: the reference that `advance` must match exactly."""
+        self._begin_second(t)
+        self._consume(t)
+        self._commit(t)
+        self._bill(1)
+        if t % 60 == 0:
+            self._publish_minute(t)
+
+    def advance(self, until: int) -> None:
+        """Step the world to second `until`: the same state as step(t) for every t, a stretch at a time."""
+        while self.now < until:
+            t = self.now + 1
+            if t == until:
+                self.step(t)
+                continue
+            self._begin_second(t)
+            slots = self.group.slots(t)
+            end = min(until, self.duration_s, t + max(60, STRETCH_CELLS // self.settings.partitions) - 1)
+            ready = self.ecs.next_start()
+            if ready is not None:
+                end = min(end, ready - 1)
+            if math.isfinite(self.group.next_refresh):
+                end = min(end, math.ceil(self.group.next_refresh) - 1)
+            if self._weight_buffer.any():
+                self._flush_latencies(60)
+            self._stretch(t, end, slots)
+
+    def _begin_second(self, t: int) -> None:
+        """What happens first in a second: tasks that finished starting join the group; MSK operations end."""
         self.now = t
         joined = self.ecs.advance(t)
         if joined:
             self._rebalance(t, joined, [])
         self.msk.advance(t)
-        self._consume(t)
-        self._commit(t)
+
+    def _bill(self, seconds: int) -> None:
         billed = self.ecs.billed
-        self.billed_task_seconds += billed
+        self.billed_task_seconds += billed * seconds
         self.peak_tasks = max(self.peak_tasks, billed)
-        if t % 60 == 0:
+
+    def _stretch(self, first: int, last: int, slots: IntArray) -> None:
+        """Seconds first..last at once, with no join, pause end or outside call among them.
+
+        The second `first` has begun (_begin_second). Every step is _consume, _count_lateness,
+        _commit and _publish_minute over rows of seconds; see stretch.py.
+        """
+        times = np.arange(first, last + 1, dtype=np.int64)
+        produced = np.floor(self.shares * self.cumulative[first : last + 1, None])
+        deltas = np.empty_like(produced)
+        np.subtract(produced[0], self.produced, out=deltas[0])
+        np.subtract(produced[1:], produced[:-1], out=deltas[1:])
+        taken = consume(deltas, self.backlog, slots, self._stretch_capacity(first, last))
+        consumed = np.cumsum(taken, axis=0)
+        consumed += self.consumed
+        before = np.concatenate((self.consumed[None, :], consumed[:-1]))
+        backlog = produced - consumed
+        lags = time_lags(times, backlog, consumed, self._inverse_shares, self.cumulative)
+        self.time_lag[first : last + 1] = lags
+        ages = np.concatenate(([self.time_lag[first - 1]], lags[:-1])) + 1.0
+        if ages.max() >= self._late_after:
+            self._count_stretch_lateness(times, ages, before, consumed)
+        histogram = self.lateness.histogram
+        assert histogram is not None
+        middle = (before + (taken + 1.0) * 0.5) * self._inverse_shares
+        latencies = times[:, None] - first_reaching(self.cumulative, middle)
+        np.maximum(latencies, 0, out=latencies)
+        np.minimum(latencies, LATENCY_BINS - 1, out=latencies)
+        add_latencies(histogram, latencies.ravel(), taken.ravel())
+        self._bill(times.size)
+
+        committed_before = self.committed
+        owners = self.group.owner_ids
+        owned = owners >= 0
+
+        def committed_at(t: int) -> FloatArray:
+            at = last_commits(t, owners, self.settings.commit_interval_s)
+            due = np.flatnonzero(owned & (at >= first))
+            committed = committed_before.copy()
+            committed[due] = consumed[at[due] - first, due]
+            return committed
+
+        minute_max = self._minute_lag_max
+        since = 0  # the row after the last minute published
+        for t in range(first + (-first) % 60, last + 1, 60):
+            row = t - first
+            self._advance_msk(t)
+            self._minute_lag_max = max(minute_max, float(lags[since : row + 1].max()))
+            self.produced, self.committed = produced[row], committed_at(t)
             self._publish_minute(t)
+            minute_max, since = 0.0, row + 1
+        if since < times.size:
+            minute_max = max(minute_max, float(lags[since:].max()))
+        self._minute_lag_max = minute_max
+        self._advance_msk(last)
+        self.now = last
+        self.produced, self.consumed, self.backlog = produced[-1], consumed[-1], backlog[-1]
+        self.committed = committed_at(last)
+
+    def _stretch_capacity(self, first: int, last: int) -> FloatArray:
+        """Each member's throughput in every second first..last; the extra slot has none (see _consume).
+
+        Draws the next hour's noise where the stretch passes an hour's end, as _consume does.
+        """
+        partitions = self.settings.partitions
+        rows = np.empty((last - first + 1, partitions))
+        t = first
+        while t <= last:
+            offset = t % NOISE_BLOCK_S
+            until = min(last, t - offset + NOISE_BLOCK_S - 1)
+            rows[t - first : until - first + 1] = self._noise[offset : offset + until - t + 1]
+            if until % NOISE_BLOCK_S == NOISE_BLOCK_S - 1:
+                self._noise = self._draw_noise()
+            t = until + 1
+        members = len(self.group.members)
+        capacity = np.zeros((rows.shape[0], members + 1))
+        if members:  # more members than partitions: the noise row repeats, as np.resize does
+            columns = np.arange(members) % partitions
+            capacity[:, :members] = self.settings.task_capacity * np.maximum(rows[:, columns], 0.0)
+        return capacity
+
+    def _count_stretch_lateness(self, times: IntArray, ages: FloatArray, before: FloatArray, after: FloatArray) -> None:
+        """_count_lateness for rows of seconds: `ages[i]` is time_lag[t - 1] + 1 for t = times[i]."""
+        self.lateness.late += self._late_in_stretch(times, ages, before, after, self._late_after)
+        self.lateness.late_2x += self._late_in_stretch(times, ages, before, after, self._late_2x_after)
+
+    def _late_in_stretch(
+        self, times: IntArray, ages: FloatArray, before: FloatArray, after: FloatArray, late_after: int
+    ) -> float:
+        """Messages processed in the rows' seconds that were produced `late_after` seconds or more before."""
+        rows = np.flatnonzero(ages >= late_after)
+        if not rows.size:
+            return 0.0
+        since = times[rows] - late_after
+        cut = np.floor(self.shares * self.cumulative[np.maximum(since, 0), None])
+        cut[since < 0] = 0.0  # produced_by: nothing before second 0
+        return float(np.maximum(np.minimum(after[rows], cut) - before[rows], 0.0).sum())
+
+    def _advance_msk(self, until: int) -> None:
+        for t in range(self.msk.now + 1, until + 1):
+            self.msk.advance(t)
 
     def _rebalance(self, t: int, joined: list[int], left: list[int]) -> None:
         """Members commit what they processed before a rebalance takes their partitions (onJoinPrepare)."""
@@ -216,13 +352,20 @@ class World:
         np.subtract(t, self.cumulative.searchsorted(middle), out=self._latency_buffer[row])
         self._weight_buffer[row] = taken
         if row == 59 or t == self.duration_s:
-            rows = 60 if row == 59 else row + 1
-            assert late.histogram is not None
-            # A partition that took nothing this second points past it: weight 0, clipped to 0.
-            latencies = np.clip(self._latency_buffer[:rows].ravel(), 0, LATENCY_BINS - 1)
-            counts = np.bincount(latencies, weights=self._weight_buffer[:rows].ravel())
-            late.histogram[: counts.size] += counts
-            self._weight_buffer.fill(0.0)
+            self._flush_latencies(60 if row == 59 else row + 1)
+
+    def _flush_latencies(self, rows: int) -> None:
+        """Add the buffered seconds to the latency histogram.
+
+        Weights are whole message counts, so the histogram's sums are exact whatever the
+        order or grouping of the additions.
+        """
+        histogram = self.lateness.histogram
+        assert histogram is not None
+        # A partition that took nothing this second points past it: weight 0, clipped to 0.
+        latencies = np.clip(self._latency_buffer[:rows].ravel(), 0, LATENCY_BINS - 1)
+        add_latencies(histogram, latencies, self._weight_buffer[:rows].ravel())
+        self._weight_buffer.fill(0.0)
 
     def _commit(self, t: int) -> None:
         """Auto-commit: each member commits its partitions every commit interval, on its own phase."""

@@ -11,16 +11,26 @@ from kafka_autoscaler.sim.baselines.clairvoyant import Clairvoyant
 from kafka_autoscaler.sim.baselines.keda import KedaHpa
 from kafka_autoscaler.sim.baselines.static import Static
 from kafka_autoscaler.sim.baselines.target_tracking import TargetTracking
-from kafka_autoscaler.sim.controller import Controller
+from kafka_autoscaler.sim.controller import Controller, next_multiple
 from kafka_autoscaler.sim.metrics import RunMetrics, measure
 from kafka_autoscaler.sim.model import MinuteSample, World
-from kafka_autoscaler.sim.scaler import OurScaler
+from kafka_autoscaler.sim.scaler import ALARM_EVALUATION_OFFSET_S, OurScaler
 from kafka_autoscaler.sim.settings import SimSettings
 from kafka_autoscaler.sim.trace import Trace
 
+
+class ScheduledScaler(OurScaler):
+    """Our scaler with the seconds it wakes at: the Lambda's schedule and the lag alarm's evaluation."""
+
+    def next_wakeup(self, now: int) -> int:
+        return min(
+            next_multiple(now, self.world.settings.schedule_s), next_multiple(now, 60, ALARM_EVALUATION_OFFSET_S)
+        )
+
+
 POLICIES: dict[str, Callable[[World], Controller]] = {
-    "time-lag": lambda world: OurScaler(world, ConsumerMode.TIME_LAG),
-    "lag-threshold": lambda world: OurScaler(world, ConsumerMode.LAG_THRESHOLD),
+    "time-lag": lambda world: ScheduledScaler(world, ConsumerMode.TIME_LAG),
+    "lag-threshold": lambda world: ScheduledScaler(world, ConsumerMode.LAG_THRESHOLD),
     "keda": KedaHpa,
     "target-tracking": TargetTracking,
     "static": Static,
@@ -44,17 +54,29 @@ class RunResult:
     elapsed_s: float  # wall-clock time the simulation took
 
 
-def run(trace: Trace, policy: str, settings: SimSettings) -> RunResult:
-    """Simulate `trace` second by second under `policy`."""
+def run(trace: Trace, policy: str, settings: SimSettings, per_second: bool = False) -> RunResult:
+    """Simulate `trace` under `policy`.
+
+    The world advances to each second the policy wakes at (Controller.next_wakeup) in one
+    go; `per_second` steps the world and calls the policy every second instead, the
+    reference the default must match exactly.
+    """
     if policy not in POLICIES:
         raise UnknownPolicyError(f"unknown policy '{policy}'; choose from {', '.join(POLICIES)}")
     started = time.perf_counter()
     world = World(trace, settings)
     controller = POLICIES[policy](world)
     world.start(controller.initial_tasks())
-    step, decide = world.step, controller.on_second
-    for now in range(1, world.duration_s + 1):
-        step(now)
-        decide(now)
+    end = world.duration_s
+    if per_second:
+        for now in range(1, end + 1):
+            world.step(now)
+            controller.on_second(now)
+    else:
+        now = 0
+        while now < end:
+            now = min(max(controller.next_wakeup(now), now + 1), end)
+            world.advance(now)
+            controller.on_second(now)
     metrics = measure(world)
     return RunResult(trace.name, policy, settings, metrics, tuple(world.timeline), time.perf_counter() - started)

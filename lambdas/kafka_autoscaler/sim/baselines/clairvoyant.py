@@ -60,9 +60,17 @@ class Clairvoyant(Controller):
     def __init__(self, world: World) -> None:
         super().__init__(world)
         self.plan = plan(world)
+        self._changes = np.flatnonzero(self.plan[1:] != self.plan[:-1]) + 1  # seconds the plan changes
 
     def initial_tasks(self) -> int:
         return int(self.plan[0])
+
+    def next_wakeup(self, now: int) -> int:
+        """The next second the plan differs from the desired count it set."""
+        if now + 1 < self.plan.size and self.plan[now + 1] != self.world.ecs.desired:
+            return now + 1
+        index = int(np.searchsorted(self._changes, now, side="right"))
+        return int(self._changes[index]) if index < self._changes.size else max(now + 1, self.world.duration_s)
 
     def on_second(self, now: int) -> None:
         wanted = int(self.plan[now])

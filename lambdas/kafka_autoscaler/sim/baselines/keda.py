@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from kafka_autoscaler.sim.controller import Controller
+from kafka_autoscaler.sim.controller import Controller, next_multiple
 from kafka_autoscaler.sim.model import World
 
 HPA_SYNC_S = 15
@@ -78,6 +78,10 @@ class KedaHpa(Controller):
             self._activation(now)
         if now % HPA_SYNC_S == 0:
             self._hpa(now)
+
+    def next_wakeup(self, now: int) -> int:
+        """KEDA polls and the HPA syncs; nothing happens in between."""
+        return min(next_multiple(now, KEDA_POLLING_S), next_multiple(now, HPA_SYNC_S))
 
     def _activation(self, now: int) -> None:
         """KEDA's own loop: 0 -> 1 when any lag shows, back to 0 after cooldownPeriod without it."""

@@ -21,3 +21,7 @@ class Static(Controller):
 
     def on_second(self, now: int) -> None:
         """A static count never changes."""
+
+    def next_wakeup(self, now: int) -> int:
+        """Never: the run's last second."""
+        return max(now + 1, self.world.duration_s)

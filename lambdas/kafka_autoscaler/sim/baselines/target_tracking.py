@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 
 from kafka_autoscaler.sim.cloudwatch import AlarmState, Datapoint, evaluate_alarm
-from kafka_autoscaler.sim.controller import Controller
+from kafka_autoscaler.sim.controller import Controller, next_multiple
 from kafka_autoscaler.sim.model import World
 
 EVALUATION_OFFSET_S = 30  # CloudWatch evaluates alarms once a minute
@@ -91,6 +91,10 @@ class TargetTracking(Controller):
         low = evaluate_alarm(metric, LOW_DATAPOINTS, LOW_DATAPOINTS, below=self.target * LOW_FRACTION)
         if low is AlarmState.ALARM:
             self._scale_in(now, metric)
+
+    def next_wakeup(self, now: int) -> int:
+        """The alarms are evaluated once a minute."""
+        return next_multiple(now, 60, EVALUATION_OFFSET_S)
 
     def _scale_out(self, now: int, metric: list[Datapoint]) -> None:
         latest = latest_value(metric)
