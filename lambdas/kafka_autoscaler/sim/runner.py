@@ -11,26 +11,16 @@ from kafka_autoscaler.sim.baselines.clairvoyant import Clairvoyant
 from kafka_autoscaler.sim.baselines.keda import KedaHpa
 from kafka_autoscaler.sim.baselines.static import Static
 from kafka_autoscaler.sim.baselines.target_tracking import TargetTracking
-from kafka_autoscaler.sim.controller import Controller, next_multiple
+from kafka_autoscaler.sim.controller import Controller
 from kafka_autoscaler.sim.metrics import RunMetrics, measure
 from kafka_autoscaler.sim.model import MinuteSample, World
-from kafka_autoscaler.sim.scaler import ALARM_EVALUATION_OFFSET_S, OurScaler
+from kafka_autoscaler.sim.scaler import OurScaler
 from kafka_autoscaler.sim.settings import SimSettings
 from kafka_autoscaler.sim.trace import Trace
 
-
-class ScheduledScaler(OurScaler):
-    """Our scaler with the seconds it wakes at: the Lambda's schedule and the lag alarm's evaluation."""
-
-    def next_wakeup(self, now: int) -> int:
-        return min(
-            next_multiple(now, self.world.settings.schedule_s), next_multiple(now, 60, ALARM_EVALUATION_OFFSET_S)
-        )
-
-
 POLICIES: dict[str, Callable[[World], Controller]] = {
-    "time-lag": lambda world: ScheduledScaler(world, ConsumerMode.TIME_LAG),
-    "lag-threshold": lambda world: ScheduledScaler(world, ConsumerMode.LAG_THRESHOLD),
+    "time-lag": lambda world: OurScaler(world, ConsumerMode.TIME_LAG),
+    "lag-threshold": lambda world: OurScaler(world, ConsumerMode.LAG_THRESHOLD),
     "keda": KedaHpa,
     "target-tracking": TargetTracking,
     "static": Static,

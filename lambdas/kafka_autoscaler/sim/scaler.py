@@ -21,7 +21,7 @@ from kafka_autoscaler.config import (
 from kafka_autoscaler.engine import tick
 from kafka_autoscaler.sim.adapters import simulated_ports
 from kafka_autoscaler.sim.cloudwatch import AlarmState, TreatMissing, evaluate_alarm
-from kafka_autoscaler.sim.controller import Controller
+from kafka_autoscaler.sim.controller import Controller, next_multiple
 from kafka_autoscaler.sim.model import GROUP_ID, TOPIC, World
 from kafka_autoscaler.sim.msk import CLUSTER_ARN
 
@@ -82,6 +82,12 @@ class OurScaler(Controller):
             self.alarm_on = state is AlarmState.ALARM
             if self.alarm_on and not was_on:
                 self._tick(now)
+
+    def next_wakeup(self, now: int) -> int:
+        """The Lambda's schedule and the lag alarm's evaluation: on_second does nothing in between."""
+        return min(
+            next_multiple(now, self.world.settings.schedule_s), next_multiple(now, 60, ALARM_EVALUATION_OFFSET_S)
+        )
 
     def _tick(self, now: int) -> None:
         tick(self.config, self.ports, float(now), "simulator")
