@@ -114,3 +114,13 @@ def test_a_batch_computes_what_the_single_series_rules_compute(
         end_then = [s for s in table[:-1] if start is not None and s.t == start.t]
         expected_lag = end_then[-1].offset - start.offset if start is not None and end_then else None
         assert got.recent_start_lag == expected_lag
+
+
+def test_the_lag_at_the_start_of_the_interval_uses_the_kept_end_sample_of_that_moment() -> None:
+    """Of two end samples at the commit's moment (a hand-built history), the one above the end offset
+    (a recreated topic) is not kept: the lag then is read from the other."""
+    group = GroupOffsets("g", "Stable", 1, frozenset(), {("t", 0): 30})
+    read = OffsetsRead({"g": group}, {"g": ("t",)}, {"t": (0,)}, {("t", 0): 40}, {})
+    state = ScalerState(end_offsets={"t:0": (S(NOW - 60, 25), S(NOW - 60, 90))}, commits={"g|t:0": (S(NOW - 60, 22),)})
+    row = build_observation(read, state, NOW).groups["g"].partitions[0]
+    assert row.recent_start_lag == 25 - 22

@@ -59,8 +59,10 @@ def test_range_packing_gives_each_second_the_fewest_tasks_whose_busiest_member_k
     for rate, tasks in ((1000.0, 1), (1400.0, 2), (2000.0, 4)):
         cumulative = np.arange(11) * rate
         assert range_packing_task_hours(cumulative, shares, 1000.0, 1, 4) * 3600 == pytest.approx(10 * tasks), rate
-    # More than even 4 tasks keep up with (0.4 x 3,000 = 1,200): the ceiling, 4.
+    # More than even 4 tasks keep up with (0.4 x 3,000 = 1,200): the ceiling, 4, even when max_tasks is higher
+    # (a fifth task would have no partition).
     assert range_packing_task_hours(np.arange(11) * 3000.0, shares, 1000.0, 1, 4) * 3600 == pytest.approx(40)
+    assert range_packing_task_hours(np.arange(11) * 3000.0, shares, 1000.0, 1, 9) * 3600 == pytest.approx(40)
 
 
 def test_range_packing_pays_the_floor_when_nothing_is_produced_and_never_undercuts_the_bound() -> None:

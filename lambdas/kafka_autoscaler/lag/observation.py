@@ -193,12 +193,10 @@ def _lag_at(ends: Batch, commits: Batch, start: IntArray) -> FloatArray:
     lag: FloatArray = np.full(commits.width, np.nan)
     cols = np.arange(commits.width)
     for row in set(start.tolist()) - {-1}:
-        at = np.flatnonzero(ends.t == commits.t[row])
-        if at.size == 0:
-            continue
-        chosen = start == row
-        end_kept = ends.kept[at[-1]]
-        lag = np.where(chosen & end_kept, ends.values[at[-1]] - commits.values[row, cols], lag)
+        then = (ends.t == commits.t[row])[:, None] & ends.kept  # per series, its kept end samples at that time
+        newest = then.shape[0] - 1 - np.argmax(then[::-1], axis=0)
+        found = (start == row) & then.any(axis=0)
+        lag = np.where(found, ends.values[newest, cols] - commits.values[row, cols], lag)
     return lag
 
 

@@ -81,6 +81,7 @@ def range_packing_task_hours(
     produced = np.diff(cumulative)
     # The fewest n with fewest_by[n] * produced <= capacity: fewest_by falls with n, so search its negation.
     allowed = task_capacity / np.maximum(produced, 1e-9)
-    needed = np.minimum(np.searchsorted(-fewest_by, -allowed, side="left") + 1, max_tasks)
+    # Past the last count even one task per partition falls behind: more tasks would have no partition.
+    needed = np.minimum(np.searchsorted(-fewest_by, -allowed, side="left") + 1, min(max_tasks, partitions))
     needed = np.maximum(np.where(produced > 0, needed, 0), min_tasks)
     return float(needed.sum()) / 3600.0
