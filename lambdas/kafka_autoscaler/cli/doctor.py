@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -24,7 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.table import Table
 
-from kafka_autoscaler.config import AutoscalerConfig, ConfigError, StorageMode, load_config
+from kafka_autoscaler.cli.config_file import EXIT_INVALID, read_config
+from kafka_autoscaler.config import AutoscalerConfig, StorageMode
 from kafka_autoscaler.handlers.wiring import BOTO_CONFIG, KafkaAdminConnector
 from kafka_autoscaler.instances import INSTANCES, instance
 from kafka_autoscaler.observe.msk import aws_error_text
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
 EXIT_FAIL = 1
-EXIT_INVALID = 2
 # MSK's monitoring levels, lowest first; each publishes the metrics of the levels before it
 # (https://docs.aws.amazon.com/msk/latest/developerguide/metrics-details.html).
 LEVELS: Final = ("DEFAULT", "PER_BROKER", "PER_TOPIC_PER_BROKER", "PER_TOPIC_PER_PARTITION")
@@ -326,10 +325,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.file)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    config = read_config(args.file)
+    if config is None:
         return EXIT_INVALID
     clients = DoctorClients.create(config.cluster.region)
     doctor = Doctor(

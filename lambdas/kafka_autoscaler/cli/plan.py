@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from typing import Any
 
-from kafka_autoscaler.config import AutoscalerConfig, ConfigError, load_config
+from kafka_autoscaler.cli.config_file import EXIT_INVALID, read_config
+from kafka_autoscaler.config import AutoscalerConfig
 from kafka_autoscaler.engine import TickResult, tick
 from kafka_autoscaler.handlers.wiring import AwsClients, HandlerEnv, build_aws_ports
 from kafka_autoscaler.model import Outcome
@@ -22,7 +22,6 @@ from kafka_autoscaler.ports import Ports
 from kafka_autoscaler.report import Message
 from kafka_autoscaler.state.memory import MemoryStateStore
 
-EXIT_INVALID = 2
 OWNER = "kafka-autoscaler-plan"
 
 
@@ -89,10 +88,8 @@ def render_json(config: AutoscalerConfig, result: TickResult) -> str:
 
 
 def run(args: argparse.Namespace, clients: AwsClients | None = None) -> int:
-    try:
-        config = load_config(args.file)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    config = read_config(args.file)
+    if config is None:
         return EXIT_INVALID
     ports = plan_ports(config, clients or AwsClients.create(config.cluster.region), args.state_table)
     result = make_plan(config, ports, time.time())

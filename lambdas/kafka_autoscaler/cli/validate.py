@@ -6,9 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from kafka_autoscaler.config import ConfigError, lag_metric_warnings, load_config
-
-EXIT_INVALID = 2
+from kafka_autoscaler.cli.config_file import EXIT_INVALID, read_config
+from kafka_autoscaler.config import lag_metric_warnings
 
 
 def register(subparsers: Any) -> None:
@@ -18,10 +17,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.file)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    config = read_config(args.file)
+    if config is None:
         return EXIT_INVALID
     for warning in lag_metric_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
