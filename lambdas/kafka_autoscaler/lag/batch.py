@@ -29,10 +29,10 @@ class Batch:
     kept: BoolArray
 
     @classmethod
-    def of(cls, t: FloatArray, values: IntArray, kept: BoolArray | None = None) -> Batch:
+    def of(cls, t: FloatArray, values: IntArray) -> Batch:
+        """Every sample kept, in stable order by time."""
         order = np.argsort(t, kind="stable")
-        mask = np.ones(values.shape, dtype=bool) if kept is None else kept
-        return cls(t[order], values[order], mask[order])
+        return cls(t[order], values[order], np.ones(values.shape, dtype=bool))
 
     @property
     def width(self) -> int:

@@ -108,7 +108,7 @@ class SampleTable(Mapping[str, Row]):
     ) -> None:
         if len(row_pattern) != len(keys):
             raise ValueError(f"sample table: {len(keys)} rows but {len(row_pattern)} row patterns")
-        named = np.frombuffer(row_pattern, dtype=np.uint32) if len(row_pattern) else np.empty(0, dtype=np.uint32)
+        named = np.frombuffer(row_pattern, dtype=np.uint32)
         if named.size and int(named.max()) >= len(patterns):
             row = int(np.argmax(named >= len(patterns)))
             raise ValueError(f"sample table: row {row} names pattern {named[row]} of {len(patterns)}")
@@ -342,7 +342,7 @@ def _compacted(
     monotonic: bool,
 ) -> SampleTable:
     """The table without columns no row names, and without dead rows once they are the majority."""
-    named = np.frombuffer(row_pattern, dtype=np.uint32) if len(row_pattern) else np.empty(0, dtype=np.uint32)
+    named = np.frombuffer(row_pattern, dtype=np.uint32)
     used, renumbered = np.unique(named, return_inverse=True)
     used_patterns = used.tolist()
     used_columns = sorted({c for p in used_patterns for c in patterns[p]})

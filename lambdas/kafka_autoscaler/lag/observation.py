@@ -144,12 +144,8 @@ def partition_lags(
         # `flicker` trace.
         produce = batch.recent_rates(ends, now, RECENT_SPAN_S)[0]
         produce = np.where(np.isnan(produce), batch.window_rates(ends, now, rate_window_s), produce)
-        if commit_pattern < 0:
-            commits = batch.commit_table(_history(commit_history, [-1], len(members)), committed, now)
-        else:
-            commits = batch.commit_table(
-                _history(commit_history, [commit_rows[i] for i in members], len(members)), committed, now
-            )
+        kept_commits = [commit_rows[i] for i in members] if commit_pattern >= 0 else [-1]  # -1: no history counts
+        commits = batch.commit_table(_history(commit_history, kept_commits, len(members)), committed, now)
         consume = batch.window_rates(commits, now, rate_window_s)
         recent, start = batch.recent_rates(commits, now, RECENT_SPAN_S)
         start_lag = _lag_at(ends, commits, start)
